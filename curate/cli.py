@@ -1,0 +1,282 @@
+"""The ``curate`` command line: run, stats, inspect, make-sample.
+
+Exit codes: 0 done, 1 failed, 2 usage or config error (raised before any work starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from curate.core import config as configmod
+from curate.core.errors import ConfigError
+from curate.core.pipeline import Pipeline
+from curate.core.run import MAP_PHASE, MapJob, RunDir, reason_dir
+
+log = logging.getLogger("curate")
+
+
+def load_pipeline_module(path: str):
+    """Import a pipeline file; its own classes are pickled by value so workers need not import it."""
+    import cloudpickle
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"pipeline file {path!r} does not exist (try pipelines/fineweb.py)")
+    path = os.path.abspath(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = f"curate_pipeline_{stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "build", None)):
+        raise ConfigError(f"pipeline file {path!r} defines no build(config) -> Pipeline function")
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def build_pipeline(module, pipeline_config) -> Pipeline:
+    try:
+        pipeline = module.build(pipeline_config)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"invalid pipeline parameters: {e}") from e
+    if not isinstance(pipeline, Pipeline):
+        raise ConfigError(f"build() returned {type(pipeline).__name__}, expected curate Pipeline")
+    pipeline.schemas()
+    return pipeline
+
+
+def _setup_logging(run_dir: str | None = None) -> None:
+    root = logging.getLogger("curate")
+    root.setLevel(logging.INFO)
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(h)
+    if run_dir:
+        os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+        fh = logging.FileHandler(os.path.join(run_dir, "logs", "run.log"))
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(fh)
+
+
+class _Progress:
+    """A one-line progress display on a terminal; plain log lines otherwise."""
+
+    def __init__(self, total: int, already: int):
+        self.total, self.done, self.docs, self.t0 = total, already, 0, time.time()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, result: dict[str, Any]) -> None:
+        self.done += 1
+        docs = sum(c["docs"] for c in result.get("reasons", {}).values())
+        self.docs += docs
+        rate = self.docs / max(time.time() - self.t0, 1e-9)
+        if "error" in result:
+            log.error("shard %s failed: %s", result["shard"], result["error"])
+        line = f"[map] {self.done}/{self.total} shards, {self.docs:,} docs, {rate:,.0f} docs/s"
+        if self.tty:
+            sys.stderr.write("\r" + line + " " * 8)
+            sys.stderr.flush()
+        else:
+            kept = result.get("reasons", {}).get("kept", {}).get("docs", 0)
+            log.info("%s (shard %s: %d docs, %d kept)", line, result["shard"], docs, kept)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    module = load_pipeline_module(args.pipeline)
+    flags = {
+        "run.input": args.input or None,
+        "run.output": args.output,
+        "run.engine": args.engine,
+        "run.workers": args.workers,
+    }
+    cfg = configmod.load(getattr(module, "Config", configmod.NoConfig), args.config, flags, args.set)
+    if not cfg.run.output:
+        raise ConfigError("no output directory: pass --output DIR (or set run.output in the config file)")
+    pipeline = build_pipeline(module, cfg.pipeline)
+    shards = pipeline.source.shards(cfg.run.input)
+    run_dir = RunDir(cfg.run.output)
+    identity = {
+        "pipeline": pipeline.describe(),
+        "pipeline_config": dataclasses.asdict(cfg.pipeline),
+        "batch_rows": cfg.run.batch_rows,
+    }
+    run_dir.prepare(cfg.to_dict(), identity, shards, dry_run=args.dry_run)
+    done = run_dir.done_shards(MAP_PHASE, shards)
+    todo = [s for s in shards if s.name not in done]
+    if args.dry_run:
+        print(f"pipeline   {pipeline.name}: {pipeline.source.name} -> " + " -> ".join(s.name for s in pipeline.stages))
+        print(f"engine     {cfg.run.engine} ({cfg.run.n_workers} workers)")
+        print(f"shards     {len(shards)} ({len(done)} done, {len(todo)} to do)")
+        print(f"output     {run_dir.path}")
+        print(f"config     {configmod_hash(identity)}")
+        for s in todo[:10]:
+            print(f"  to do    {s.path} -> output/data/<dump>/{s.name}.parquet")
+        return 0
+    if not todo:
+        print(f"run {run_dir.path} is already complete ({len(shards)} shards): nothing to do")
+        return 0
+    _setup_logging(run_dir.path)
+    if done:
+        cleaned = run_dir.clean_temporaries()
+        log.info("resuming: %d of %d shards done, %d to do (%d stale temp files removed)",
+                 len(done), len(shards), len(todo), cleaned)
+    import cloudpickle
+
+    from curate.engines import make_engine
+
+    job = MapJob(cloudpickle.dumps(pipeline), run_dir.path, cfg.run.batch_rows)
+    engine = make_engine(cfg)
+    progress = _Progress(len(shards), len(done))
+    failed: list[str] = []
+    try:
+        for result in engine.map_shards(job, todo):
+            progress.update(result)
+            if "error" in result:
+                failed.append(result["shard"])
+    except Exception as e:  # an engine job failure (after the engine's own retries)
+        progress.close()
+        log.error("run failed: %s", _short(e))
+        return 1
+    finally:
+        engine.close()
+    progress.close()
+    totals = run_dir.totals()
+    from curate.io.parquet import atomic_write_json
+
+    atomic_write_json(run_dir.file("stats", "summary.json"), totals)
+    print(format_stats(totals))
+    if failed:
+        log.error("%d shard(s) failed: %s; rerun the same command to retry them", len(failed), failed[:5])
+        return 1
+    log.info("done: %s", run_dir.path)
+    return 0
+
+
+def configmod_hash(identity: dict) -> str:
+    from curate.core.pipeline import fingerprint
+
+    return fingerprint(identity)[:16]
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: " + (" | ".join(t for t in text if "Error" in t)[:1500] or (text[0] if text else ""))
+
+
+def format_stats(totals: dict[str, dict[str, int]]) -> str:
+    all_docs = sum(c["docs"] for c in totals.values()) or 1
+    rows = [("kept", totals["kept"])] if "kept" in totals else []
+    rows += sorted(((r, c) for r, c in totals.items() if r != "kept"), key=lambda rc: (-rc[1]["docs"], rc[0]))
+    out = [f"{'reason':<40} {'docs':>10} {'%docs':>7} {'bytes':>14} {'tokens':>12}"]
+    for reason, c in rows:
+        out.append(f"{reason:<40} {c['docs']:>10,} {100 * c['docs'] / all_docs:>6.2f}% {c['bytes']:>14,} {c['tokens']:>12,}")
+    total = {k: sum(c[k] for c in totals.values()) for k in ("docs", "bytes", "tokens")}
+    out.append(f"{'total':<40} {total['docs']:>10,} {100.0:>6.2f}% {total['bytes']:>14,} {total['tokens']:>12,}")
+    return "\n".join(out)
+
+
+def _open_run(path: str) -> RunDir:
+    run_dir = RunDir(path)
+    if run_dir.read_meta() is None:
+        raise ConfigError(f"{path!r} is not a curate run directory (no run.json)")
+    return run_dir
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    run_dir = _open_run(args.run)
+    totals = run_dir.totals()
+    meta = run_dir.read_meta()
+    done = len(run_dir.shard_stats())
+    if args.json:
+        print(json.dumps({"shards": len(meta["shards"]), "done": done, "reasons": totals}, indent=1))
+    else:
+        print(f"{run_dir.path}: {done}/{len(meta['shards'])} shards done")
+        print(format_stats(totals))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import pyarrow.dataset as pads
+
+    run_dir = _open_run(args.run)
+    totals = run_dir.totals()
+    if args.reason not in totals:
+        raise ConfigError(f"no documents with reason {args.reason!r}; reasons in this run: {', '.join(totals)}")
+    folder = run_dir.file("output", "data") if args.reason == "kept" else run_dir.file("removed", reason_dir(args.reason))
+    table = pads.dataset(folder, format="parquet").head(args.n, columns=["doc_id", "url", "dump", "drop_reason", "text"])
+    for row in table.to_pylist():
+        text = row["text"] or ""
+        print(f"--- {row['doc_id']}  {row['url'] or ''}  dump={row['dump']}  reason={row['drop_reason'] or 'kept'}")
+        print(text[: args.chars] + (" [...]" if len(text) > args.chars else ""))
+    return 0
+
+
+def cmd_make_sample(args: argparse.Namespace) -> int:
+    from curate.sample import make_sample
+
+    for path in make_sample(args.data, args.output):
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="curate", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a pipeline's map phase over input shards")
+    r.add_argument("pipeline", help="pipeline file, e.g. pipelines/fineweb.py")
+    r.add_argument("--engine", choices=["local", "ray", "spark"])
+    r.add_argument("--input", action="append", help="file, directory or glob; repeatable")
+    r.add_argument("--output", help="run directory")
+    r.add_argument("--config", help="TOML run config")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    r.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("stats", help="kept/removed docs, bytes and tokens by reason")
+    s.add_argument("run")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stats)
+    i = sub.add_parser("inspect", help="show documents removed for a reason (or 'kept')")
+    i.add_argument("run")
+    i.add_argument("--reason", required=True)
+    i.add_argument("-n", type=int, default=5)
+    i.add_argument("--chars", type=int, default=400)
+    i.set_defaults(func=cmd_inspect)
+    m = sub.add_parser("make-sample", help="build sample Parquet shards from ../shared/data text")
+    m.add_argument("--data", default=os.path.join("..", "shared", "data"))
+    m.add_argument("--output", default="sample")
+    m.set_defaults(func=cmd_make_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on usage errors already
+        return int(e.code or 0)
+    _setup_logging()
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Run directories: resumable, refuse-to-mix, and stats derived from the data written.
+
+Layout::
+
+    run.json                      resolved config, its hash, shard list, package versions, git revision
+    completions/<phase>/<shard>   written last for a shard: its presence means every file below is final
+    stats/<phase>/<shard>.json    per-reason docs / bytes / tokens, grouped from the rows written
+    output/data/<dump>/<shard>.parquet   kept rows (zstd; ``dump`` stays a column in the file)
+    removed/<reason>/<shard>.parquet     removed rows, one folder per drop reason
+    logs/run.log
+
+All files are written to a temporary dot-name and renamed, and every name derives from the input shard
+name, so a retried or rerun shard overwrites its own files and can never duplicate rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+import cloudpickle
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.core.errors import RunRefused
+from curate.core.pipeline import Pipeline, Shard, fingerprint
+from curate.io.parquet import AtomicParquetWriter, atomic_write_bytes, atomic_write_json
+
+MAP_PHASE = "map"
+_PACKAGES = ("curate", "pyarrow", "numpy", "pyspark", "ray", "cloudpickle")
+
+
+@dataclasses.dataclass(frozen=True)
+class MapJob:
+    """Everything a worker needs for the map phase; pickled once and shipped to every engine's workers."""
+
+    spec: bytes  # cloudpickled Pipeline (classes defined in the pipeline file travel by value)
+    run_dir: str
+    batch_rows: int
+    phase: str = MAP_PHASE
+
+
+def reason_dir(reason: str) -> str:
+    """Folder name for a drop reason: ``gopher_rep:dup_line_frac`` -> ``gopher_rep.dup_line_frac``.
+
+    A colon would read as a URI scheme to Hadoop paths, so Spark could not load the folder.
+    """
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", reason.replace(":", "."))
+
+
+_LOADED: dict[str, Pipeline] = {}
+
+
+def load_pipeline(spec: bytes) -> Pipeline:
+    """Unpickle and ``setup()`` a pipeline once per worker process (Spark reuses Python workers)."""
+    key = hashlib.sha256(spec).hexdigest()
+    if key not in _LOADED:
+        pipeline = cloudpickle.loads(spec)
+        pipeline.setup()
+        _LOADED.clear()
+        _LOADED[key] = pipeline
+    return _LOADED[key]
+
+
+def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
+    """Run the pipeline over one shard, write kept and removed rows, stats, then the completion marker."""
+    pipeline = load_pipeline(job.spec)
+    t0 = time.time()
+    writers: dict[str, AtomicParquetWriter] = {}
+    schema = pipeline.output_schema
+    reasons: dict[str, dict[str, int]] = {}
+    try:
+        for batch in pipeline.run(shard.path, job.batch_rows):
+            table = pa.Table.from_batches([batch])
+            _count(table, reasons)
+            _split_write(table, schema, shard.name, job.run_dir, writers)
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    stats = {
+        "shard": shard.name,
+        "path": shard.path,
+        "reasons": {k: reasons[k] for k in sorted(reasons)},
+        "files": sorted(os.path.relpath(w.path, job.run_dir) for w in writers.values()),
+    }
+    atomic_write_json(os.path.join(job.run_dir, "stats", job.phase, shard.name + ".json"), stats)
+    atomic_write_bytes(completion_path(job.run_dir, job.phase, shard.name), b"")
+    return {**stats, "seconds": round(time.time() - t0, 3)}
+
+
+def completion_path(run_dir: str, phase: str, shard_name: str) -> str:
+    return os.path.join(run_dir, "completions", phase, shard_name)
+
+
+def _count(table: pa.Table, reasons: dict[str, dict[str, int]]) -> None:
+    text_bytes = pc.binary_length(table.column("text")).cast(pa.int64())
+    tokens = table.column("token_count")
+    work = pa.table(
+        {
+            "reason": pc.fill_null(table.column("drop_reason"), "kept"),
+            "bytes": pc.fill_null(text_bytes, 0),
+            "tokens": pc.fill_null(tokens, 0),
+        }
+    )
+    grouped = work.group_by("reason").aggregate([("reason", "count"), ("bytes", "sum"), ("tokens", "sum")])
+    for row in grouped.to_pylist():
+        acc = reasons.setdefault(row["reason"], {"docs": 0, "bytes": 0, "tokens": 0})
+        acc["docs"] += row["reason_count"]
+        acc["bytes"] += row["bytes_sum"] or 0
+        acc["tokens"] += row["tokens_sum"] or 0
+
+
+def _split_write(table: pa.Table, schema: pa.Schema, shard_name: str, run_dir: str, writers: dict) -> None:
+    reason = table.column("drop_reason")
+    kept = table.filter(pc.is_null(reason))
+    removed = table.filter(pc.is_valid(reason))
+    parts: list[tuple[str, pa.Table]] = []
+    if kept.num_rows:
+        dumps = pc.fill_null(kept.column("dump"), "")
+        for dump in sorted(pc.unique(dumps).to_pylist()):
+            rel = os.path.join("output", "data", reason_dir(dump or "unknown"), shard_name + ".parquet")
+            parts.append((rel, kept.filter(pc.equal(dumps, dump))))
+    if removed.num_rows:
+        why = removed.column("drop_reason")
+        for r in sorted(pc.unique(why).to_pylist()):
+            rel = os.path.join("removed", reason_dir(r), shard_name + ".parquet")
+            parts.append((rel, removed.filter(pc.equal(why, r))))
+    for rel, part in parts:
+        if rel not in writers:
+            writers[rel] = AtomicParquetWriter(os.path.join(run_dir, rel), schema)
+        for b in part.to_batches():
+            writers[rel].write(b)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision() -> str:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        res = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return res.stdout.strip() if res.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class RunDir:
+    """The run directory's bookkeeping: run.json, completions, stats and resume checks."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+
+    def file(self, *parts: str) -> str:
+        return os.path.join(self.path, *parts)
+
+    def read_meta(self) -> dict[str, Any] | None:
+        try:
+            with open(self.file("run.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def prepare(self, config: dict, identity: dict, shards: list[Shard], dry_run: bool = False) -> None:
+        """Create run.json, or check that an existing run is the same work; raise RunRefused if not."""
+        config_hash = fingerprint(identity)
+        meta = self.read_meta()
+        if meta is not None:
+            self._check_same(meta, identity, config_hash, shards)
+            return
+        if dry_run:
+            return
+        os.makedirs(self.path, exist_ok=True)
+        atomic_write_json(
+            self.file("run.json"),
+            {
+                "config": config,
+                "identity": identity,
+                "config_hash": config_hash,
+                "shards": [s.name for s in shards],
+                "inputs": [s.path for s in shards],
+                "versions": package_versions(),
+                "git_revision": git_revision(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+
+    def _check_same(self, meta: dict, identity: dict, config_hash: str, shards: list[Shard]) -> None:
+        old = meta.get("shards", [])
+        new = [s.name for s in shards]
+        if old != new:
+            added, gone = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+            raise RunRefused(
+                f"{self.path} was started with {len(old)} input shards, this input has {len(new)} "
+                f"(new: {added[:3]}{'...' if len(added) > 3 else ''}; "
+                f"missing: {gone[:3]}{'...' if len(gone) > 3 else ''}). "
+                "Mixing outputs would be wrong: use a new --output, or rerun with the original input."
+            )
+        if meta.get("config_hash") != config_hash:
+            changed = _diff(meta.get("identity", {}), identity)
+            raise RunRefused(
+                f"{self.path} was started with a different config (changed: {', '.join(changed[:5]) or '?'}). "
+                "Its outputs would mix two configs: use a new --output, or rerun with the original config."
+            )
+
+    def done_shards(self, phase: str, shards: list[Shard]) -> set[str]:
+        return {s.name for s in shards if os.path.exists(completion_path(self.path, phase, s.name))}
+
+    def clean_temporaries(self) -> int:
+        """Remove temp files left by a killed run (names ``.<file>.tmp-<pid>``)."""
+        removed = 0
+        for sub in ("output", "removed", "stats", "completions"):
+            for d, _, files in os.walk(self.file(sub)):
+                for f in files:
+                    if f.startswith(".") and ".tmp-" in f:
+                        os.remove(os.path.join(d, f))
+                        removed += 1
+        return removed
+
+    def shard_stats(self, phase: str = MAP_PHASE) -> list[dict[str, Any]]:
+        out = []
+        base = self.file("stats", phase)
+        for d, _, files in os.walk(base):
+            for f in sorted(files):
+                if f.endswith(".json") and not f.startswith("."):
+                    with open(os.path.join(d, f)) as fh:
+                        out.append(json.load(fh))
+        return sorted(out, key=lambda s: s["shard"])
+
+    def totals(self, phase: str = MAP_PHASE) -> dict[str, dict[str, int]]:
+        """Per-reason docs, bytes and tokens summed over every finished shard."""
+        total: dict[str, dict[str, int]] = {}
+        for s in self.shard_stats(phase):
+            for reason, c in s["reasons"].items():
+                acc = total.setdefault(reason, {"docs": 0, "bytes": 0, "tokens": 0})
+                for k in acc:
+                    acc[k] += c[k]
+        return dict(sorted(total.items()))
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _diff(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in _diff(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]

@@ -1,0 +1,1 @@
+"""Filter implementations; the named filter specs users pick live in the top-level filters/ folder."""
