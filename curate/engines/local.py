@@ -67,21 +67,35 @@ class LocalEngine:
         for _, fn in aggs:
             if fn not in AGGREGATIONS:
                 raise ValueError(f"aggregation {fn!r} is not one of {AGGREGATIONS}")
-        table = pads.dataset(inputs, format="parquet").to_table(columns=sorted({*by, *(c for c, _ in aggs)}))
+        table = _dataset(inputs).to_table(columns=sorted({*by, *(c for c, _ in aggs)}))
         out = table.group_by(by, use_threads=False).aggregate(list(aggs))
         out = out.select([*by, *(f"{c}_{fn}" for c, fn in aggs)])
         return _write(out.sort_by([(k, "ascending") for k in by]), out_dir)
 
     def anti_join(self, left: list[str], right: list[str], on: str, out_dir: str) -> str:
-        keys = pads.dataset(right, format="parquet").to_table(columns=[on]).column(on)
-        table = pads.dataset(left, format="parquet").to_table()
+        keys = _dataset(right).to_table(columns=[on]).column(on)
+        table = _dataset(left).to_table()
         out = table.filter(pc.invert(pc.is_in(table.column(on), value_set=pc.unique(keys))))
         return _write(out, out_dir)
 
     def sample(self, inputs: list[str], rate: float, seed: int, out_dir: str, key: str = "doc_id") -> str:
-        table = pads.dataset(inputs, format="parquet").to_table()
+        table = _dataset(inputs).to_table()
         mask = sample_mask(table.column(key).to_pylist(), rate, seed)
         return _write(table.filter(pa.array(mask)), out_dir)
+
+
+def _dataset(paths: list[str]) -> pads.Dataset:
+    """A dataset over files and directories alike (dot- and underscore-files skipped, as Spark does)."""
+    files: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(
+                os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs
+                if f.endswith(".parquet") and not f.startswith((".", "_"))
+            )
+        else:
+            files.append(p)
+    return pads.dataset(files, format="parquet")
 
 
 def _write(table: pa.Table, out_dir: str) -> str:

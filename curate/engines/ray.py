@@ -48,6 +48,12 @@ class _Chain:
         return pa.Table.from_batches(batches, self.schemas[-1])
 
 
+def _actor_pool(size: int):
+    import ray.data
+
+    return ray.data.ActorPoolStrategy(size=size)
+
+
 class RayEngine:
     name = "ray"
 
@@ -78,7 +84,7 @@ class RayEngine:
             fn_constructor_args=(job, shards),
             batch_size=1,
             batch_format="pyarrow",
-            concurrency=min(self.workers, len(shards)),
+            compute=_actor_pool(min(self.workers, len(shards))),
             num_cpus=self.cpus_per_worker,
         )
         for row in out.iter_rows():
@@ -103,12 +109,10 @@ class RayEngine:
         return out_dir
 
     def anti_join(self, left: list[str], right: list[str], on: str, out_dir: str) -> str:
-        keys = self.ray.data.read_parquet(right, columns=[on]).unique(on)
-        right_ds = self.ray.data.from_items([{on: k} for k in keys]) if keys else None
+        keys = self.ray.data.read_parquet(right, columns=[on])
         left_ds = self.ray.data.read_parquet(left)
-        if right_ds is not None:
-            left_ds = left_ds.join(right_ds, join_type="left_anti", num_partitions=max(1, self.workers), on=(on,))
-        left_ds.write_parquet(out_dir, mode="overwrite")
+        out = left_ds.join(keys, join_type="left_anti", num_partitions=max(1, self.workers), on=(on,))
+        out.write_parquet(out_dir, mode="overwrite")
         return out_dir
 
     def sample(self, inputs: list[str], rate: float, seed: int, out_dir: str, key: str = "doc_id") -> str:
@@ -121,7 +125,7 @@ class RayEngine:
         return out_dir
 
 
-def apply(ds, pipeline: Pipeline, batch_rows: int = 1000, concurrency: int = 1, num_cpus: float = 0.5):
+def apply(ds, pipeline: Pipeline, batch_rows: int = 1000, actors: int = 1, num_cpus: float = 0.5):
     """Run a pipeline's map stages over an existing Ray Dataset (document schema) with map_batches.
 
     The pipeline is set up once per actor; the result has the pipeline's declared schema.
@@ -134,6 +138,6 @@ def apply(ds, pipeline: Pipeline, batch_rows: int = 1000, concurrency: int = 1, 
         fn_constructor_args=(cloudpickle.dumps(pipeline),),
         batch_size=batch_rows,
         batch_format="pyarrow",
-        concurrency=concurrency,
+        compute=_actor_pool(actors),
         num_cpus=num_cpus,
     )

@@ -20,8 +20,8 @@ import pyarrow as pa
 from curate.core.config import RunConfig
 from curate.core.ids import sample_mask
 from curate.core.pipeline import Pipeline, Shard
-from curate.core.schema import conform
 from curate.core.run import MapJob, load_pipeline, run_shard
+from curate.core.schema import conform
 from curate.engines import AGGREGATIONS
 
 _RESULT = "shard string, result string"

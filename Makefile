@@ -1,0 +1,27 @@
+# Two commands do all set-up on a fresh clone (Python >= 3.11 and Java 17 present):
+#   make sample   installs curate into .venv and runs the FineWeb pipeline on the local engine over a sample
+#   make test     installs curate with its test extras into .venv and runs the whole test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+
+.PHONY: sample test lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+sample: $(VENV)/.installed
+	$(BIN)/curate make-sample --data $(DATA) --output sample
+	$(BIN)/curate run pipelines/fineweb.py --input sample --output runs/sample
+	$(BIN)/curate stats runs/sample
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check curate pipelines tests bench
+	$(BIN)/python -m pytest -q -ra
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check curate pipelines tests bench
