@@ -123,19 +123,21 @@ def _count(table: pa.Table, reasons: dict[str, dict[str, int]]) -> None:
 
 def _split_write(table: pa.Table, schema: pa.Schema, shard_name: str, run_dir: str, writers: dict) -> None:
     reason = table.column("drop_reason")
-    kept = table.filter(pc.is_null(reason))
-    removed = table.filter(pc.is_valid(reason))
+    n_removed = table.num_rows - reason.null_count
+    kept = table if n_removed == 0 else table.filter(pc.is_null(reason))
+    removed = table if n_removed == table.num_rows else table.slice(0, 0) if not n_removed else table.filter(
+        pc.is_valid(reason)
+    )
     parts: list[tuple[str, pa.Table]] = []
-    if kept.num_rows:
-        dumps = pc.fill_null(kept.column("dump"), "")
-        for dump in sorted(pc.unique(dumps).to_pylist()):
-            rel = os.path.join("output", "data", reason_dir(dump or "unknown"), shard_name + ".parquet")
-            parts.append((rel, kept.filter(pc.equal(dumps, dump))))
-    if removed.num_rows:
-        why = removed.column("drop_reason")
-        for r in sorted(pc.unique(why).to_pylist()):
-            rel = os.path.join("removed", reason_dir(r), shard_name + ".parquet")
-            parts.append((rel, removed.filter(pc.equal(why, r))))
+    for prefix, part, column in (("output/data", kept, "dump"), ("removed", removed, "drop_reason")):
+        if not part.num_rows:
+            continue
+        keys = pc.fill_null(part.column(column), "")
+        values = sorted(pc.unique(keys).to_pylist())
+        for value in values:
+            folder = reason_dir(value or "unknown")
+            rows = part if len(values) == 1 else part.filter(pc.equal(keys, value))
+            parts.append((os.path.join(prefix, folder, shard_name + ".parquet"), rows))
     for rel, part in parts:
         if rel not in writers:
             writers[rel] = AtomicParquetWriter(os.path.join(run_dir, rel), schema)

@@ -118,8 +118,13 @@ class ParquetSource(Source):
         if self.dump:
             cols["dump"] = pc.fill_null(cols["dump"], self.dump)
         if "doc_id" not in batch.schema.names:
-            ids, urls, texts = (cols[c].to_pylist() for c in ("id", "url", "text"))
-            cols["doc_id"] = pa.array(
-                [doc_id_for(i, u, t) for i, u, t in zip(ids, urls, texts, strict=True)], pa.string()
-            )
+            ids = cols["id"].to_pylist()
+            # only rows without an upstream id need their url and text (converting text is the cost)
+            missing = [j for j, i in enumerate(ids) if not i]
+            urls = cols["url"].take(missing).to_pylist() if missing else []
+            texts = cols["text"].take(missing).to_pylist() if missing else []
+            out = [doc_id_for(i, None, None) if i else None for i in ids]
+            for j, u, t in zip(missing, urls, texts, strict=True):
+                out[j] = doc_id_for(None, u, t)
+            cols["doc_id"] = pa.array(out, pa.string())
         return pa.RecordBatch.from_arrays([cols[f.name] for f in DOC_SCHEMA], schema=DOC_SCHEMA)
