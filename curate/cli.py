@@ -132,8 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run_dir.path} is already complete ({len(shards)} shards): nothing to do")
         return 0
     _setup_logging(run_dir.path)
-    if done:
-        cleaned = run_dir.clean_temporaries()
+    cleaned = run_dir.clean_temporaries()  # left by a killed run, whether or not a shard finished
+    if done or cleaned:
         log.info("resuming: %d of %d shards done, %d to do (%d stale temp files removed)",
                  len(done), len(shards), len(todo), cleaned)
     import cloudpickle
