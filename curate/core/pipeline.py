@@ -62,12 +62,17 @@ class Source:
         shards = []
         for i, path in enumerate(ordered):
             rel = os.path.relpath(path, root)
-            for suffix in sorted(self.suffixes, key=len, reverse=True):
+            # drop the compression or .parquet suffix only: x.warc.gz and x.warc.wet.gz (or x.arc.gz)
+            # sit side by side in Common Crawl and must not share output names
+            for suffix in _NAME_SUFFIXES:
                 if rel.endswith(suffix):
                     rel = rel[: -len(suffix)]
                     break
             shards.append(Shard(i, path, rel))
         return shards
+
+
+_NAME_SUFFIXES = (".parquet", ".gz", ".zst", ".bz2", ".xz")
 
 
 def _expand(spec: str, suffixes: tuple[str, ...]) -> list[str]:
