@@ -18,8 +18,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 sample: $(VENV)/.installed
-	$(BIN)/curate make-sample --data $(DATA) --output sample
-	$(BIN)/curate run pipelines/fineweb.py --input sample --output runs/sample
+	$(BIN)/curate run pipelines/fineweb.py --input $(DATA)/warc-samples --output runs/sample \
+		--set tokens.tokenizer_dir=$(DATA)/tokenizers/gpt2
 	$(BIN)/curate stats runs/sample
 
 test: $(VENV)/.installed

@@ -1,11 +1,14 @@
-"""FineWeb's pipeline (Penedo et al. 2024): the map phase over input shards.
+"""FineWeb's pipeline (Penedo et al. 2024): the map phase over Common Crawl WARC files.
+
+    read WARC -> URL filter -> text extraction -> English language ID -> GPT-2 token count -> write
 
 Runs the same under ``curate run pipelines/fineweb.py --input ... --output ...`` (any engine) and
-``spark-submit pipelines/fineweb.py --input ... --output ...``.
+``spark-submit pipelines/fineweb.py --input ... --output ...``. ``--set format=parquet`` reads Parquet
+files of already-fetched pages (``url``, ``html``, ...) instead of WARC. The quality filters (Gopher,
+C4, FineWeb), MinHash dedup and PII slot in after language ID as their issues land.
 
-For now: read Parquet documents -> a minimum-length rule -> write. The FineWeb stages (WARC reading,
-URL filter, extraction, language ID, Gopher / C4 / FineWeb quality filters, MinHash dedup, PII) are
-added here by their issues.
+Token counts need GPT-2's ``encoder.json`` and ``vocab.bpe``: ``--set tokens.tokenizer_dir=DIR`` or the
+``CURATE_TOKENIZER_DIR`` environment variable.
 """
 
 from __future__ import annotations
@@ -13,21 +16,38 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+from curate.core.errors import ConfigError
 from curate.core.pipeline import Pipeline
-from curate.filters.length import Length
+from curate.extract.stage import Extract
+from curate.filters.language import Language
+from curate.filters.tokens import TokenCount
+from curate.filters.url import URLFilter
 from curate.io.parquet import ParquetSource
+from curate.io.warc import WarcSource
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Pipeline parameters; every field can be set in the TOML config or with --set KEY=VALUE."""
 
-    dump: str = ""  # fills `dump` where the input has none
-    length: Length = Length()
+    format: str = "warc"  # "warc" (WARC/ARC/WET files) or "parquet" (already-fetched pages with html)
+    warc: WarcSource = WarcSource()
+    url: URLFilter = URLFilter()
+    extract: Extract = Extract()
+    language: Language = Language()
+    tokens: TokenCount = TokenCount()
+
+    def __post_init__(self):
+        if self.format not in ("warc", "parquet"):
+            raise ConfigError(f"format must be 'warc' or 'parquet', got {self.format!r}")
 
 
 def build(config: Config) -> Pipeline:
-    return Pipeline("fineweb", ParquetSource(dump=config.dump), [config.length])
+    if config.format == "warc":
+        source = config.warc
+    else:
+        source = ParquetSource(dump=config.warc.dump, html=True)
+    return Pipeline("fineweb", source, [config.url, config.extract, config.language, config.tokens])
 
 
 if __name__ == "__main__":  # spark-submit pipelines/fineweb.py --input ... --output ...

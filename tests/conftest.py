@@ -11,6 +11,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.abspath(os.environ.get("CURATE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data")))
 FINEWEB = os.path.join(ROOT, "pipelines", "fineweb.py")
+LENGTH = os.path.join(ROOT, "tests", "pipelines", "length.py")  # Parquet text -> length rule
+WARC_SAMPLES = os.path.join(DATA, "warc-samples")
+GPT2 = os.path.join(DATA, "tokenizers", "gpt2")
+FINEWEB_SETS = ["--set", f"tokens.tokenizer_dir={GPT2}"]
 
 
 def curate(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -67,8 +71,17 @@ def split_sample(sample_dir, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def local_reference(sample_dir, tmp_path_factory) -> str:
-    """The FineWeb pipeline over the sample on the local engine: the reference for parity tests."""
+    """The length pipeline over the text sample on the local engine: the reference for parity tests."""
     out = str(tmp_path_factory.mktemp("ref") / "run")
-    res = curate("run", FINEWEB, "--input", sample_dir, "--output", out, "--workers", "2")
+    res = curate("run", LENGTH, "--input", sample_dir, "--output", out, "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def fineweb_reference(tmp_path_factory) -> str:
+    """pipelines/fineweb.py over the real WARC samples on the local engine."""
+    out = str(tmp_path_factory.mktemp("fwref") / "run")
+    res = curate("run", FINEWEB, "--input", WARC_SAMPLES, "--output", out, *FINEWEB_SETS)
     assert res.returncode == 0, res.stderr
     return out

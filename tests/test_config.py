@@ -6,7 +6,7 @@ import pytest
 from curate.core import config
 from curate.core.errors import ConfigError
 from curate.filters.length import Length
-from tests.conftest import FINEWEB, curate
+from tests.conftest import LENGTH, curate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def test_cli_config_errors_exit_2_before_work(sample_dir, tmp_path, extra, messa
     bad.write_text("[run\n")
     extra = [str(bad) if a == "{bad}" else a for a in extra]
     out = tmp_path / "run"
-    args = ["run", FINEWEB, "--output", str(out)]
+    args = ["run", LENGTH, "--output", str(out)]
     if "--input" not in extra:
         args += ["--input", sample_dir]
     res = curate(*args, *extra)
@@ -89,8 +89,8 @@ def test_cli_config_errors_exit_2_before_work(sample_dir, tmp_path, extra, messa
 
 
 def test_cli_usage_errors(tmp_path):
-    assert curate("run", FINEWEB, "--engine", "flink").returncode == 2
-    res = curate("run", FINEWEB, "--input", "x")
+    assert curate("run", LENGTH, "--engine", "flink").returncode == 2
+    res = curate("run", LENGTH, "--input", "x")
     assert res.returncode == 2 and "no output directory" in res.stderr
     res = curate("run", str(tmp_path / "nope.py"), "--input", "x", "--output", "y")
     assert res.returncode == 2 and "does not exist" in res.stderr

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import FINEWEB, ROOT, curate, kept_ids, tree_digest
+from tests.conftest import FINEWEB, FINEWEB_SETS, LENGTH, ROOT, WARC_SAMPLES, curate, kept_ids, tree_digest
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def build(config):
 @pytest.mark.parametrize("engine", ["local", "ray", "spark"])
 def test_engine_parity(engine, sample_dir, local_reference, tmp_path):
     out = tmp_path / engine
-    res = curate("run", FINEWEB, "--engine", engine, "--input", sample_dir, "--output", str(out),
+    res = curate("run", LENGTH, "--engine", engine, "--input", sample_dir, "--output", str(out),
                  "--workers", "2", "--set", "spark.master=local[2,3]", "--set", "run.batch_rows=300")
     assert res.returncode == 0, res.stderr[-3000:]
     ref_stats = json.load(open(os.path.join(local_reference, "stats", "summary.json")))
@@ -46,9 +46,22 @@ def test_engine_parity(engine, sample_dir, local_reference, tmp_path):
     # batch_rows changes row-group boundaries, so compare bytes with a run at the same batch size
     if engine != "local":
         local = tmp_path / "local-300"
-        assert curate("run", FINEWEB, "--input", sample_dir, "--output", str(local),
+        assert curate("run", LENGTH, "--input", sample_dir, "--output", str(local),
                       "--set", "run.batch_rows=300").returncode == 0
         assert tree_digest(str(out)) == tree_digest(str(local))
+
+
+@pytest.mark.parametrize("engine", ["ray", "spark"])
+def test_fineweb_parity_on_real_warc(engine, fineweb_reference, tmp_path):
+    """The FineWeb pipeline (WARC -> URL -> trafilatura -> lid.176 -> tokens) on every engine."""
+    out = tmp_path / engine
+    res = curate("run", FINEWEB, "--engine", engine, "--input", WARC_SAMPLES, "--output", str(out),
+                 "--workers", "2", "--set", "spark.master=local[2]", *FINEWEB_SETS)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert tree_digest(str(out)) == tree_digest(fineweb_reference)
+    assert json.load(open(out / "stats" / "summary.json")) == json.load(
+        open(os.path.join(fineweb_reference, "stats", "summary.json"))
+    )
 
 
 def test_spark_task_failing_first_attempt_is_retried(sample_dir, local_reference, tmp_path):
@@ -67,7 +80,7 @@ def test_spark_task_failing_first_attempt_is_retried(sample_dir, local_reference
     assert "run failed" in res.stderr
 
 
-def test_spark_submit_runs_the_pipeline_file(sample_dir, local_reference, tmp_path):
+def test_spark_submit_runs_the_pipeline_file(fineweb_reference, tmp_path):
     # as the README says: with the venv active (its bin/ first on PATH), no PYSPARK_PYTHON set
     bindir = os.path.dirname(os.sys.executable)
     submit = os.path.join(bindir, "spark-submit")
@@ -75,7 +88,7 @@ def test_spark_submit_runs_the_pipeline_file(sample_dir, local_reference, tmp_pa
     out = tmp_path / "submitted"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
     env["PATH"] = bindir + os.pathsep + env["PATH"]
-    res = subprocess.run([submit, "--master", "local[2]", FINEWEB, "--input", sample_dir, "--output", str(out)],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    res = subprocess.run([submit, "--master", "local[2]", FINEWEB, "--input", WARC_SAMPLES, "--output", str(out),
+                          *FINEWEB_SETS], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert tree_digest(str(out)) == tree_digest(local_reference)
+    assert tree_digest(str(out)) == tree_digest(fineweb_reference)

@@ -10,7 +10,7 @@ import time
 import pyarrow.dataset as pads
 import pytest
 
-from tests.conftest import FINEWEB, ROOT, curate, kept_ids, tree_digest
+from tests.conftest import LENGTH, ROOT, curate, kept_ids, tree_digest
 
 SLOW_PIPELINE = '''
 import dataclasses, time
@@ -62,27 +62,27 @@ def test_run_writes_layout_and_stats(local_reference, sample_dir):
 
 def test_rerun_of_finished_run_is_noop(local_reference, sample_dir):
     before = tree_digest(local_reference)
-    res = curate("run", FINEWEB, "--input", sample_dir, "--output", local_reference, "--engine", "local")
+    res = curate("run", LENGTH, "--input", sample_dir, "--output", local_reference, "--engine", "local")
     assert res.returncode == 0
     assert "already complete (4 shards): nothing to do" in res.stdout
     assert tree_digest(local_reference) == before
 
 
 def test_changed_config_or_shards_refused(local_reference, sample_dir):
-    res = curate("run", FINEWEB, "--input", sample_dir, "--output", local_reference, "--set", "length.min_words=10")
+    res = curate("run", LENGTH, "--input", sample_dir, "--output", local_reference, "--set", "length.min_words=10")
     assert res.returncode == 2
     assert "different config (changed: pipeline.stages[0].params.min_words (50 -> 10)" in res.stderr
-    res = curate("run", FINEWEB, "--input", os.path.join(sample_dir, "dclm.parquet"), "--output", local_reference)
+    res = curate("run", LENGTH, "--input", os.path.join(sample_dir, "dclm.parquet"), "--output", local_reference)
     assert res.returncode == 2
     assert "was started with 4 input shards, this input has 1" in res.stderr
     # settings that cannot change the output (engine, workers) do not block a resume
-    res = curate("run", FINEWEB, "--input", sample_dir, "--output", local_reference, "--workers", "1")
+    res = curate("run", LENGTH, "--input", sample_dir, "--output", local_reference, "--workers", "1")
     assert res.returncode == 0
 
 
 def test_dry_run_prints_plan_and_writes_nothing(sample_dir, tmp_path):
     out = tmp_path / "run"
-    res = curate("run", FINEWEB, "--input", sample_dir, "--output", str(out), "--dry-run")
+    res = curate("run", LENGTH, "--input", sample_dir, "--output", str(out), "--dry-run")
     assert res.returncode == 0, res.stderr
     assert "shards     4 (0 done, 4 to do)" in res.stdout
     assert "length" in res.stdout
@@ -135,7 +135,7 @@ def test_sigkill_midway_then_rerun_is_byte_identical(split_sample, tmp_path):
 
 def test_stale_temp_files_from_a_crash_are_cleaned(split_sample, tmp_path, local_reference):
     out = tmp_path / "run"
-    args = ["run", FINEWEB, "--input", split_sample, "--output", str(out)]
+    args = ["run", LENGTH, "--input", split_sample, "--output", str(out)]
     assert curate(*args).returncode == 0
     full = tree_digest(str(out))
     # simulate a crash between write and rename, and before the completion marker
