@@ -333,6 +333,17 @@ def test_too_large_is_not_buffered_and_respects_limit(tmp_path):
     assert rows[0]["drop_reason"] == "warc:too_large"
 
 
+def test_gzip_member_inflating_past_several_pieces(tmp_path):
+    # a member whose inflated record spans several 8 MiB pieces, followed by more members: CPython can
+    # report the leftover input in both unconsumed_tail and unused_data at a member's end, which once
+    # made the reader re-read the same member forever
+    huge = warc_record(block=http(b"<html>" + b"<p>filler text</p>" * ((17 << 20) // 18) + b"</html>"), rid="huge")
+    rows = synthetic(tmp_path, [warc_record(block=http(PAGE), rid="a"), huge, warc_record(block=http(PAGE), rid="b")])
+    assert [(r["id"], r["drop_reason"]) for r in rows] == [
+        ("<urn:uuid:a>", None), ("<urn:uuid:huge>", "warc:too_large"), ("<urn:uuid:b>", None)
+    ]
+
+
 def test_encodings_never_break_arrow(tmp_path):
     gz_page = gzip.compress(PAGE, mtime=0)
     records = [

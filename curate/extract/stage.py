@@ -122,7 +122,9 @@ class Extract(Stage):
         if todo:
             # UTF-8 bytes straight from Arrow: pickling str would encode it again (~0.3 ms per 150 KB page)
             raw = pa.large_binary() if pa.types.is_large_string(html_col.type) else pa.binary()
-            htmls = html_col.take(todo).cast(raw).to_pylist()
+            html_raw = html_col.cast(raw)  # a zero-copy view
+            # take() would copy every page once more (0.15 ms per 80 KB page): skip it when all rows go
+            htmls = (html_raw if len(todo) == n else html_raw.take(todo)).to_pylist()
             for i, (text, reason) in zip(todo, self._worker().extract(htmls), strict=True):
                 texts[i] = text
                 if reason is not None:

@@ -249,7 +249,9 @@ def _inflate(f) -> Iterator[tuple]:
                     break
                 chunk = bytes(buf[pos : pos + _FEED])
                 out = d.decompress(chunk, _PIECE)
-                pos += len(chunk) - len(d.unconsumed_tail) - len(d.unused_data)
+                # at the end of a member the leftover input is in unused_data; CPython may also leave it
+                # in unconsumed_tail (seen on 3.11 after an output-capped call): count it once
+                pos += len(chunk) - len(d.unused_data if d.eof else d.unconsumed_tail)
                 if out:
                     parts.append(out)
                     size += len(out)
