@@ -156,3 +156,24 @@ def test_stats_count_every_reason(battery):
     assert sum(c["docs"] for c in totals.values()) == n_rows
     assert totals["warc:garbage"]["docs"] == 1 and totals["warc:truncated"]["docs"] == 1
     assert totals["extract:timeout"]["docs"] == 2 + (complete > 6)
+
+
+def test_fineweb_reads_parquet_of_fetched_pages(tmp_path):
+    """``format=parquet``: already-fetched pages (url, html) go through the same stages as WARC rows."""
+    import pyarrow.parquet as pq
+
+    pages = [_page("05844573ca7e"), _page("06e5123e4ef7")]
+    urls = ["https://news.example.org/p1", "http://[::1"]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"url": urls, "html": [p.decode("utf-8") for p in pages], "id": ["p1", "p2"]}),
+                   tmp_path / "in" / "pages.parquet")
+    out = tmp_path / "run"
+    res = curate("run", FINEWEB, "--input", str(tmp_path / "in"), "--output", str(out), "--set", "format=parquet",
+                 "--set", "warc.dump=CC-MAIN-2099-01", *FINEWEB_SETS)
+    assert res.returncode == 0, res.stderr[-2000:]
+    kept = pq.read_table(out / "output" / "data" / "CC-MAIN-2099-01" / "pages.parquet").to_pylist()
+    assert [r["id"] for r in kept] == ["p1"]
+    assert kept[0]["text"] == trafilatura_text(pages[0].decode("utf-8"))
+    assert kept[0]["language"] == "en" and kept[0]["token_count"] > 100
+    removed = pq.read_table(out / "removed" / "url.malformed" / "pages.parquet").column("id").to_pylist()
+    assert removed == ["p2"]
