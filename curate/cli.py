@@ -105,7 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "run.engine": args.engine,
         "run.workers": args.workers,
     }
-    cfg = configmod.load(getattr(module, "Config", configmod.NoConfig), args.config, flags, args.set)
+    sets = list(args.set) + ([f"filters={','.join(args.filter)}"] if args.filter else [])
+    cfg = configmod.load(getattr(module, "Config", configmod.NoConfig), args.config, flags, sets)
     if not cfg.run.output:
         raise ConfigError("no output directory: pass --output DIR (or set run.output in the config file)")
     pipeline = build_pipeline(module, cfg.pipeline)
@@ -203,12 +204,59 @@ def cmd_stats(args: argparse.Namespace) -> int:
     totals = run_dir.totals()
     meta = run_dir.read_meta()
     done = len(run_dir.shard_stats())
+    order = [meta["identity"]["pipeline"]["source"]["source"]] + [
+        s["stage"] for s in meta["identity"]["pipeline"]["stages"]
+    ]
+    marginal = marginal_removal(totals, order)
+    overlap = run_dir.overlap()
     if args.json:
-        print(json.dumps({"shards": len(meta["shards"]), "done": done, "reasons": totals}, indent=1))
-    else:
-        print(f"{run_dir.path}: {done}/{len(meta['shards'])} shards done")
-        print(format_stats(totals))
+        print(json.dumps({"shards": len(meta["shards"]), "done": done, "reasons": totals, "marginal": marginal,
+                          "overlap": overlap}, indent=1))
+        return 0
+    print(f"{run_dir.path}: {done}/{len(meta['shards'])} shards done")
+    print(format_stats(totals))
+    print("\nmarginal removal in pipeline order (each stage sees what the stages before it kept)")
+    print(f"{'stage':<20} {'docs in':>10} {'removed':>10} {'% of in':>8} {'% of all':>9} {'tokens removed':>15}")
+    for m in marginal:
+        print(f"{m['stage']:<20} {m['docs_in']:>10,} {m['docs']:>10,} {m['pct_of_in']:>7.2f}% "
+              f"{m['pct_of_all']:>8.2f}% {m['tokens']:>15,}")
+    if overlap:
+        print("\noverlap (evaluate-all): docs failing the row filter that the column filter also fails")
+        print(format_overlap(overlap))
     return 0
+
+
+def marginal_removal(totals: dict[str, dict[str, int]], order: list[str]) -> list[dict]:
+    """Docs and tokens each stage removed, in pipeline order, from the per-reason counts."""
+    by_stage: dict[str, dict[str, int]] = {}
+    for reason, c in totals.items():
+        if reason == "kept":
+            continue
+        acc = by_stage.setdefault(reason.split(":", 1)[0], {"docs": 0, "tokens": 0})
+        acc["docs"] += c["docs"]
+        acc["tokens"] += c["tokens"]
+    stages = [s for s in order if s in by_stage] + sorted(set(by_stage) - set(order))
+    remaining = all_docs = sum(c["docs"] for c in totals.values())
+    out = []
+    for stage in stages:
+        c = by_stage[stage]
+        out.append({"stage": stage, "docs_in": remaining, **c,
+                    "pct_of_in": 100 * c["docs"] / max(remaining, 1), "pct_of_all": 100 * c["docs"] / max(all_docs, 1)})
+        remaining -= c["docs"]
+    return out
+
+
+def format_overlap(overlap: dict[str, int]) -> str:
+    filters = sorted(k for k in overlap if "|" not in k)
+    width = max(12, *(len(f) for f in filters))
+    lines = [" " * width + " " + " ".join(f"{f[:12]:>12}" for f in filters) + f" {'docs':>8}"]
+    for f in filters:
+        cells = []
+        for g in filters:
+            both = overlap[f] if f == g else overlap.get("|".join(sorted((f, g))), 0)
+            cells.append(f"{100 * both / max(overlap[f], 1):>11.1f}%")
+        lines.append(f"{f:<{width}} " + " ".join(cells) + f" {overlap[f]:>8,}")
+    return "\n".join(lines)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -224,6 +272,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         text = row["text"] or ""
         print(f"--- {row['doc_id']}  {row['url'] or ''}  dump={row['dump']}  reason={row['drop_reason'] or 'kept'}")
         print(text[: args.chars] + (" [...]" if len(text) > args.chars else ""))
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from curate import filterspec
+
+    for name, path in filterspec.available().items():
+        spec = filterspec.load(path)
+        stages = ", ".join(s.name for s in spec.stages)
+        print(f"{name:<16} {stages:<36} {spec.description}")
     return 0
 
 
@@ -246,6 +304,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="TOML run config")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     r.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
+    r.add_argument("--filter", action="append", metavar="NAME", help="a named filter spec (pipelines with a "
+                   "`filters` setting, e.g. pipelines/filter.py); repeatable; see `curate filters`")
     r.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("stats", help="kept/removed docs, bytes and tokens by reason")
@@ -258,6 +318,8 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("-n", type=int, default=5)
     i.add_argument("--chars", type=int, default=400)
     i.set_defaults(func=cmd_inspect)
+    f = sub.add_parser("filters", help="list the named filter specs --filter accepts")
+    f.set_defaults(func=cmd_filters)
     m = sub.add_parser("make-sample", help="build sample Parquet shards from ../shared/data text")
     m.add_argument("--data", default=os.path.join("..", "shared", "data"))
     m.add_argument("--output", default="sample")

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 
 from curate.core.errors import ConfigError
-from curate.core.schema import conform
-from curate.core.stage import Stage
+from curate.core.schema import conform, with_field
+from curate.core.stage import VERDICTS, Filter, Stage, add_verdicts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +95,17 @@ class Pipeline:
     name: str
     source: Source
     stages: list[Stage]
+    # record every filter's verdict in a ``verdicts`` list column, not only the first reason, so the
+    # overlap between filters can be counted (``curate stats``)
+    evaluate_all: bool = False
+
+    def input_schema(self) -> pa.Schema:
+        schema = self.source.schema()
+        return with_field(schema, VERDICTS) if self.evaluate_all else schema
 
     def schemas(self) -> list[pa.Schema]:
         """Input schema of every stage plus the final output schema; raises ConfigError on a mismatch."""
-        schemas = [self.source.schema()]
+        schemas = [self.input_schema()]
         names = [s.name for s in self.stages]
         for dup in {n for n in names if names.count(n) > 1}:
             raise ConfigError(f"pipeline {self.name!r} has two stages named {dup!r}: reasons would collide")
@@ -118,6 +125,7 @@ class Pipeline:
             "pipeline": self.name,
             "source": self.source.describe(),
             "stages": [s.describe() for s in self.stages],
+            "evaluate_all": self.evaluate_all,
         }
 
     def setup(self) -> None:
@@ -128,13 +136,25 @@ class Pipeline:
     def run(self, path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Read one input file and push each batch through every stage, checking declared schemas."""
         schemas = self.schemas()
+        source_schema = self.source.schema()
         for batch in self.source.read(path, batch_rows):
-            yield self.process(conform(batch, schemas[0], self.source.name), schemas)
+            batch = conform(batch, source_schema, self.source.name)
+            if self.evaluate_all:
+                empty = pa.array([[]] * batch.num_rows, VERDICTS.type)
+                batch = batch.append_column(VERDICTS, empty)
+            yield self.process(batch, schemas)
 
     def process(self, batch: pa.RecordBatch, schemas: list[pa.Schema]) -> pa.RecordBatch:
         """Push one batch (already in ``schemas[0]``) through every stage."""
         for stage, schema in zip(self.stages, schemas[1:], strict=True):
+            # rule filters record their own verdicts on every row; other stages only on rows they drop
+            before = batch.column("drop_reason") if self.evaluate_all and not isinstance(stage, Filter) else None
             batch = conform(stage.process(batch), schema, stage.name)
+            if before is not None:
+                batch = add_verdicts(batch, [
+                    r if b is None else None
+                    for b, r in zip(before.to_pylist(), batch.column("drop_reason").to_pylist(), strict=True)
+                ])
         return batch
 
 

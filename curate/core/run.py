@@ -77,10 +77,13 @@ def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
     writers: dict[str, AtomicParquetWriter] = {}
     schema = pipeline.output_schema
     reasons: dict[str, dict[str, int]] = {}
+    overlap: dict[str, int] = {}
     try:
         for batch in pipeline.run(shard.path, job.batch_rows):
             table = pa.Table.from_batches([batch])
             _count(table, reasons)
+            if "verdicts" in table.column_names:
+                _count_overlap(table.column("verdicts").to_pylist(), overlap)
             _split_write(table, schema, shard.name, job.run_dir, writers)
         for writer in writers.values():
             writer.close()
@@ -92,6 +95,7 @@ def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
         "shard": shard.name,
         "path": shard.path,
         "reasons": {k: reasons[k] for k in sorted(reasons)},
+        **({"overlap": dict(sorted(overlap.items()))} if overlap else {}),
         "files": sorted(os.path.relpath(w.path, job.run_dir) for w in writers.values()),
     }
     atomic_write_json(os.path.join(job.run_dir, "stats", job.phase, shard.name + ".json"), stats)
@@ -119,6 +123,16 @@ def _count(table: pa.Table, reasons: dict[str, dict[str, int]]) -> None:
         acc["docs"] += row["reason_count"]
         acc["bytes"] += row["bytes_sum"] or 0
         acc["tokens"] += row["tokens_sum"] or 0
+
+
+def _count_overlap(verdicts: list[list[str] | None], acc: dict[str, int]) -> None:
+    """Docs failing each filter (key ``f``) and each pair of filters (key ``f|g``), from all verdicts."""
+    for row in verdicts:
+        failed = sorted({v.split(":", 1)[0] for v in row or ()})
+        for i, f in enumerate(failed):
+            acc[f] = acc.get(f, 0) + 1
+            for g in failed[i + 1:]:
+                acc[f"{f}|{g}"] = acc.get(f"{f}|{g}", 0) + 1
 
 
 def _split_write(table: pa.Table, schema: pa.Schema, shard_name: str, run_dir: str, writers: dict) -> None:
@@ -245,6 +259,14 @@ class RunDir:
                     with open(os.path.join(d, f)) as fh:
                         out.append(json.load(fh))
         return sorted(out, key=lambda s: s["shard"])
+
+    def overlap(self, phase: str = MAP_PHASE) -> dict[str, int]:
+        """Evaluate-all counts summed over shards: docs failing each filter and each pair."""
+        total: dict[str, int] = {}
+        for s in self.shard_stats(phase):
+            for k, v in s.get("overlap", {}).items():
+                total[k] = total.get(k, 0) + v
+        return total
 
     def totals(self, phase: str = MAP_PHASE) -> dict[str, dict[str, int]]:
         """Per-reason docs, bytes and tokens summed over every finished shard."""

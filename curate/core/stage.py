@@ -8,7 +8,9 @@ work starts and Spark gets its schema up front.
 
 Rules themselves are plain functions over ``str``; :class:`Filter` lifts such a rule to batches and
 fills ``drop_reason`` with ``"<stage>:<rule>"``. Rows already dropped by an earlier stage pass through
-untouched, so the first reason wins and is never overwritten.
+untouched, so the first reason wins and is never overwritten. In evaluate-all mode (the batch has a
+``verdicts`` list column) a Filter also judges rows dropped before it and appends every failure to
+``verdicts``, so the overlap between filters can be counted.
 """
 
 from __future__ import annotations
@@ -62,13 +64,29 @@ class Filter(Stage):
         reasons = batch.column("drop_reason").to_pylist()
         values = batch.column(self.column).to_pylist()
         prefix = self.name + ":"
-        out = []
+        evaluate_all = VERDICTS.name in batch.schema.names
+        out, verdicts = [], []
         for reason, value in zip(reasons, values, strict=True):
-            if reason is None:
+            verdict = None
+            if reason is None or (evaluate_all and value is not None):
                 failed = self.rule(value if value is not None else "")
-                reason = prefix + failed if failed else None
-            out.append(reason)
-        return set_column(batch, "drop_reason", pa.array(out, pa.string()))
+                verdict = prefix + failed if failed else None
+            out.append(reason if reason is not None else verdict)
+            verdicts.append(verdict)
+        batch = set_column(batch, "drop_reason", pa.array(out, pa.string()))
+        return add_verdicts(batch, verdicts) if evaluate_all else batch
+
+
+VERDICTS = pa.field("verdicts", pa.list_(pa.string()))
+
+
+def add_verdicts(batch: pa.RecordBatch, new: list[str | None]) -> pa.RecordBatch:
+    """Append each non-null ``new[i]`` to row i's ``verdicts`` list (evaluate-all mode)."""
+    if not any(new):
+        return batch
+    old = batch.column(VERDICTS.name).to_pylist()
+    merged = [(o or []) + [v] if v else o for o, v in zip(old, new, strict=True)]
+    return set_column(batch, VERDICTS.name, pa.array(merged, VERDICTS.type))
 
 
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
