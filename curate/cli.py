@@ -208,10 +208,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         s["stage"] for s in meta["identity"]["pipeline"]["stages"]
     ]
     marginal = marginal_removal(totals, order)
-    overlap = run_dir.overlap()
+    overlap = run_dir.summed("overlap")
+    counters = run_dir.summed("counters")
     if args.json:
         print(json.dumps({"shards": len(meta["shards"]), "done": done, "reasons": totals, "marginal": marginal,
-                          "overlap": overlap}, indent=1))
+                          "overlap": overlap, "counters": counters}, indent=1))
         return 0
     print(f"{run_dir.path}: {done}/{len(meta['shards'])} shards done")
     print(format_stats(totals))
@@ -220,6 +221,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for m in marginal:
         print(f"{m['stage']:<20} {m['docs_in']:>10,} {m['docs']:>10,} {m['pct_of_in']:>7.2f}% "
               f"{m['pct_of_all']:>8.2f}% {m['tokens']:>15,}")
+    if counters:
+        print("\nline and span edits (summed over kept documents)")
+        for name, value in counters.items():
+            print(f"{name:<40} {value:>14,}")
     if overlap:
         print("\noverlap (evaluate-all): docs failing the row filter that the column filter also fails")
         print(format_overlap(overlap))

@@ -35,6 +35,10 @@ from curate.core.pipeline import Pipeline, Shard, fingerprint
 from curate.io.parquet import AtomicParquetWriter, atomic_write_bytes, atomic_write_json
 
 MAP_PHASE = "map"
+# int columns that stages fill with per-document counts (lines/chars a line filter removed, PII
+# replacements): summed into the shard's stats
+COUNTER_SUFFIXES = ("_lines_removed", "_chars_removed")
+COUNTER_PREFIXES = ("pii_",)
 _PACKAGES = ("curate", "pyarrow", "numpy", "pyspark", "ray", "cloudpickle")
 
 
@@ -78,10 +82,14 @@ def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
     schema = pipeline.output_schema
     reasons: dict[str, dict[str, int]] = {}
     overlap: dict[str, int] = {}
+    counters: dict[str, int] = {}
     try:
         for batch in pipeline.run(shard.path, job.batch_rows):
             table = pa.Table.from_batches([batch])
             _count(table, reasons)
+            for name in table.column_names:
+                if name.endswith(COUNTER_SUFFIXES) or name.startswith(COUNTER_PREFIXES):
+                    counters[name] = counters.get(name, 0) + (pc.sum(table.column(name)).as_py() or 0)
             if "verdicts" in table.column_names:
                 _count_overlap(table.column("verdicts").to_pylist(), overlap)
             _split_write(table, schema, shard.name, job.run_dir, writers)
@@ -96,6 +104,7 @@ def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
         "path": shard.path,
         "reasons": {k: reasons[k] for k in sorted(reasons)},
         **({"overlap": dict(sorted(overlap.items()))} if overlap else {}),
+        **({"counters": dict(sorted(counters.items()))} if counters else {}),
         "files": sorted(os.path.relpath(w.path, job.run_dir) for w in writers.values()),
     }
     atomic_write_json(os.path.join(job.run_dir, "stats", job.phase, shard.name + ".json"), stats)
@@ -260,13 +269,13 @@ class RunDir:
                         out.append(json.load(fh))
         return sorted(out, key=lambda s: s["shard"])
 
-    def overlap(self, phase: str = MAP_PHASE) -> dict[str, int]:
-        """Evaluate-all counts summed over shards: docs failing each filter and each pair."""
+    def summed(self, key: str, phase: str = MAP_PHASE) -> dict[str, int]:
+        """A per-shard stats dict (``overlap``, ``counters``) summed over shards."""
         total: dict[str, int] = {}
         for s in self.shard_stats(phase):
-            for k, v in s.get("overlap", {}).items():
+            for k, v in s.get(key, {}).items():
                 total[k] = total.get(k, 0) + v
-        return total
+        return dict(sorted(total.items()))
 
     def totals(self, phase: str = MAP_PHASE) -> dict[str, dict[str, int]]:
         """Per-reason docs, bytes and tokens summed over every finished shard."""
