@@ -184,11 +184,12 @@ def format_stats(totals: dict[str, dict[str, int]]) -> str:
     all_docs = sum(c["docs"] for c in totals.values()) or 1
     rows = [("kept", totals["kept"])] if "kept" in totals else []
     rows += sorted(((r, c) for r, c in totals.items() if r != "kept"), key=lambda rc: (-rc[1]["docs"], rc[0]))
-    out = [f"{'reason':<40} {'docs':>10} {'%docs':>7} {'bytes':>14} {'tokens':>12}"]
+    w = max([40, *(len(r) + 1 for r in totals)])
+    out = [f"{'reason':<{w}} {'docs':>10} {'%docs':>7} {'bytes':>14} {'tokens':>12}"]
     for reason, c in rows:
-        out.append(f"{reason:<40} {c['docs']:>10,} {100 * c['docs'] / all_docs:>6.2f}% {c['bytes']:>14,} {c['tokens']:>12,}")
+        out.append(f"{reason:<{w}} {c['docs']:>10,} {100 * c['docs'] / all_docs:>6.2f}% {c['bytes']:>14,} {c['tokens']:>12,}")
     total = {k: sum(c[k] for c in totals.values()) for k in ("docs", "bytes", "tokens")}
-    out.append(f"{'total':<40} {total['docs']:>10,} {100.0:>6.2f}% {total['bytes']:>14,} {total['tokens']:>12,}")
+    out.append(f"{'total':<{w}} {total['docs']:>10,} {100.0:>6.2f}% {total['bytes']:>14,} {total['tokens']:>12,}")
     return "\n".join(out)
 
 

@@ -1,11 +1,13 @@
 """FineWeb's pipeline (Penedo et al. 2024): the map phase over Common Crawl WARC files.
 
-    read WARC -> URL filter -> text extraction -> English language ID -> GPT-2 token count -> write
+    read WARC -> URL filter -> text extraction -> English language ID -> Gopher repetition ->
+    Gopher quality -> C4 quality -> FineWeb quality -> (MinHash dedup, from its issue) -> PII ->
+    GPT-2 token count -> write
 
 Runs the same under ``curate run pipelines/fineweb.py --input ... --output ...`` (any engine) and
 ``spark-submit pipelines/fineweb.py --input ... --output ...``. ``--set format=parquet`` reads Parquet
-files of already-fetched pages (``url``, ``html``, ...) instead of WARC. The quality filters (Gopher,
-C4, FineWeb), MinHash dedup and PII slot in after language ID as their issues land.
+files of already-fetched pages (``url``, ``html``, ...) instead of WARC. MinHash dedup slots in before
+PII when its issue lands.
 
 Token counts need GPT-2's ``encoder.json`` and ``vocab.bpe``: ``--set tokens.tokenizer_dir=DIR`` or the
 ``CURATE_TOKENIZER_DIR`` environment variable.
@@ -19,7 +21,11 @@ import sys
 from curate.core.errors import ConfigError
 from curate.core.pipeline import Pipeline
 from curate.extract.stage import Extract
+from curate.filters.c4 import C4Quality
+from curate.filters.fineweb_quality import FineWebQuality
+from curate.filters.gopher import GopherQuality, GopherRepetition
 from curate.filters.language import Language
+from curate.filters.pii import PII
 from curate.filters.tokens import TokenCount
 from curate.filters.url import URLFilter
 from curate.io.parquet import ParquetSource
@@ -35,6 +41,11 @@ class Config:
     url: URLFilter = URLFilter()
     extract: Extract = Extract()
     language: Language = Language()
+    gopher_rep: GopherRepetition = GopherRepetition()
+    gopher_quality: GopherQuality = GopherQuality()
+    c4: C4Quality = C4Quality()
+    fineweb_quality: FineWebQuality = FineWebQuality()
+    pii: PII = PII()
     tokens: TokenCount = TokenCount()
 
     def __post_init__(self):
@@ -47,7 +58,11 @@ def build(config: Config) -> Pipeline:
         source = config.warc
     else:
         source = ParquetSource(dump=config.warc.dump, html=True)
-    return Pipeline("fineweb", source, [config.url, config.extract, config.language, config.tokens])
+    stages = [
+        config.url, config.extract, config.language, config.gopher_rep, config.gopher_quality, config.c4,
+        config.fineweb_quality, config.pii, config.tokens,
+    ]
+    return Pipeline("fineweb", source, stages)
 
 
 if __name__ == "__main__":  # spark-submit pipelines/fineweb.py --input ... --output ...
