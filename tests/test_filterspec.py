@@ -78,3 +78,37 @@ def test_filter_pipeline_needs_a_filter(sample_dir, tmp_path):
     assert res.returncode == 2 and "no filter given: pass --filter NAME" in res.stderr
     res = curate("run", FILTER_PIPELINE, "--input", sample_dir, "--output", str(tmp_path / "x"), "--filter", "nope")
     assert res.returncode == 2 and "unknown filter 'nope'" in res.stderr
+
+
+def test_evaluate_all_judges_rows_dropped_earlier(tmp_path):
+    """Rule filters and the C4 line filter judge every row in evaluate-all mode, so overlap is complete."""
+    from curate.core.pipeline import Pipeline
+    from curate.filters.c4 import C4Quality
+    from curate.io.parquet import ParquetSource
+
+    texts = ["lorem ipsum dolor sit amet", "word " * 60, "this line has a { brace in it"]
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": texts, "id": ["a", "b", "c"]}), tmp_path / "d.parquet")
+    p = Pipeline("p", ParquetSource(), [Length(min_words=10), C4Quality()], evaluate_all=True)
+    (batch,) = list(p.run(str(tmp_path / "d.parquet"), 10))
+    assert batch.column("drop_reason").to_pylist() == ["length:too_short", "c4:too_few_sentences",
+                                                       "length:too_short"]
+    assert batch.column("verdicts").to_pylist() == [
+        ["length:too_short", "c4:lorem_ipsum"], ["c4:too_few_sentences"], ["length:too_short", "c4:curly_bracket"],
+    ]
+
+
+def test_shipped_specs_are_in_the_wheel(tmp_path):
+    """`--filter NAME` must work after a plain `pip install`: the catalogue ships as curate/specs/*.toml."""
+    import subprocess
+    import sys
+    import zipfile
+
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "-q", "-w", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (wheel,) = tmp_path.glob("curate-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for spec in filterspec.available(cwd="/"):
+        assert f"curate/specs/{spec}.toml" in names

@@ -52,7 +52,7 @@ import pyarrow as pa
 from curate.core.errors import ConfigError
 from curate.core.ids import hash_unit
 from curate.core.schema import require, with_field
-from curate.core.stage import Filter, Stage, set_column
+from curate.core.stage import VERDICTS, Filter, Stage, add_verdicts, set_column
 from curate.filters.words import split_words
 
 # --------------------------------------------------------------------------------------------------------
@@ -225,8 +225,13 @@ class C4Quality(Stage):
         lines_removed: list[int | None] = [None] * n
         chars_removed: list[int | None] = [None] * n
         prefix = self.name + ":"
+        # evaluate-all: also judge rows dropped earlier (the pipeline records this stage's own drops)
+        judged: list[str | None] | None = [None] * n if VERDICTS.name in batch.schema.names else None
         for i in range(n):
             if reasons[i] is not None:
+                if judged is not None and texts[i]:
+                    failed = self.clean(texts[i])[0]
+                    judged[i] = prefix + failed if failed else None
                 continue
             text = texts[i] or ""
             failed, new_text, removed = self.clean(text)
@@ -239,7 +244,8 @@ class C4Quality(Stage):
         batch = set_column(batch, "text", pa.array(texts, batch.schema.field("text").type))
         batch = set_column(batch, "drop_reason", pa.array(reasons, pa.string()))
         batch = set_column(batch, "c4_lines_removed", pa.array(lines_removed, pa.int64()))
-        return set_column(batch, "c4_chars_removed", pa.array(chars_removed, pa.int64()))
+        batch = set_column(batch, "c4_chars_removed", pa.array(chars_removed, pa.int64()))
+        return add_verdicts(batch, judged) if judged is not None else batch
 
 
 # --------------------------------------------------------------------------------------------------------
