@@ -28,6 +28,15 @@ class Stage:
 
     name: ClassVar[str] = ""
 
+    # Runtime state (a loaded model, a worker process) lives in ``_``-prefixed attributes set with
+    # object.__setattr__: it never pickles (stages travel to Spark and Ray workers before setup) and
+    # never enters describe(), eq or hash.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         """The schema of this stage's output for ``schema`` as input; raise ConfigError if unusable."""
         return schema

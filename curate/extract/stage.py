@@ -70,15 +70,6 @@ class Extract(Stage):
         ):
             raise ValueError(f"extract.max_html_bytes must be a positive int, got {self.max_html_bytes!r}")
 
-    # The worker is runtime state, not a parameter: it never pickles (Stage objects travel to Spark
-    # and Ray workers before setup) and never enters describe(), eq or hash.
-    def __getstate__(self):
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
-
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         require(schema, self.name, html=pa.large_string(), drop_reason=pa.string())
         schema = schema.remove(schema.get_field_index("html"))

@@ -45,7 +45,7 @@ import dataclasses
 import os
 import re
 import unicodedata
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -344,8 +344,6 @@ class C4BadWords(Filter):
         if not self.default_language:
             raise ValueError("c4_badwords.default_language must be a language code such as 'en'")
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     @property
     def directory(self) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -78,11 +78,6 @@ class Language(Stage):
             raise ValueError(f"language.languages must be a list of codes such as ['en'], got {self.languages!r}")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"language.min_score must be within [0, 1], got {self.min_score}")
-
-    # The loaded model lives outside the dataclass fields, is never compared or described, and is not
-    # pickled: a stage ships small to workers and each worker loads its own model in setup().
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def resolved_model_path(self) -> str:
         if not self.model_path:

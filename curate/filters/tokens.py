@@ -74,8 +74,6 @@ class TokenCount(Stage):
     count_dropped: bool = True
     name: ClassVar[str] = "tokens"
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def resolved_dir(self) -> str:
         directory = self.tokenizer_dir or os.environ.get(ENV_VAR, "")

@@ -353,8 +353,6 @@ class URLFilter(Filter):
             if isinstance(value, str) or not all(isinstance(x, str) for x in value):
                 raise ValueError(f"url.{name} must be a list of strings, got {value!r}")
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def sources(self) -> dict[str, tuple[str, str | None]]:
         """Where each list is read from: ``(path, tar member or None)``; ConfigError if missing."""
