@@ -18,7 +18,7 @@ from typing import Any
 
 from curate.core import config as configmod
 from curate.core.errors import ConfigError
-from curate.core.pipeline import Pipeline
+from curate.core.pipeline import Pipeline, fingerprint
 from curate.core.run import MAP_PHASE, MapJob, RunDir, reason_dir
 
 log = logging.getLogger("curate")
@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"engine     {cfg.run.engine} ({cfg.run.n_workers} workers)")
         print(f"shards     {len(shards)} ({len(done)} done, {len(todo)} to do)")
         print(f"output     {run_dir.path}")
-        print(f"config     {configmod_hash(identity)}")
+        print(f"config     {fingerprint(identity)[:16]}")
         for s in todo[:10]:
             print(f"  to do    {s.path} -> output/data/<dump>/{s.name}.parquet")
         return 0
@@ -167,12 +167,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     log.info("done: %s", run_dir.path)
     return 0
-
-
-def configmod_hash(identity: dict) -> str:
-    from curate.core.pipeline import fingerprint
-
-    return fingerprint(identity)[:16]
 
 
 def _short(e: Exception) -> str:

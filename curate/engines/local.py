@@ -31,10 +31,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _task(job: MapJob, shard: Shard) -> dict[str, Any]:
-    return run_shard(job, shard)
-
-
 class LocalEngine:
     name = "local"
 
@@ -48,7 +44,7 @@ class LocalEngine:
         ctx = multiprocessing.get_context("spawn")
         workers = min(self.workers, len(shards))
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
-            pending = {pool.submit(_task, job, s): s for s in shards}
+            pending = {pool.submit(run_shard, job, s): s for s in shards}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
