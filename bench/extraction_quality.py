@@ -40,13 +40,8 @@ Run (deterministic; docs/s is single-process and indicative only):
 from __future__ import annotations
 
 import argparse
-import gzip
-import html as htmllib
-import json
 import os
-import re
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,186 +53,15 @@ from shingle_f1 import Score, score  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "..", "shared", "data")
 RESULTS = os.path.join(ROOT, "bench", "results", "extraction.md")
-BENCHMARKS = ("article", "cleaneval", "cleanportaleval", "readability")
+sys.path.insert(0, ROOT)
 
-
-@dataclass(frozen=True)
-class Page:
-    bench: str
-    page_id: str
-    html: str       # decoded page
-    gold: str       # gold main text
-    size: int       # bytes of the page as stored (before decoding)
-    url: str = ""
-
-
-# ---------------------------------------------------------------- decoding
-
-_WRAPPER = re.compile(rb'^\s*<text\b[^>]*>', re.IGNORECASE)
-_WRAPPER_END = re.compile(rb'</text>\s*$', re.IGNORECASE)
-_WRAPPER_ATTR = re.compile(rb'\b(id|encoding)="([^"]*)"')
-_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-
-
-def decode_html(data: bytes, declared: str | None = None) -> tuple[str, str]:
-    """Decode page bytes like a browser: BOM, declared charset, meta charset, detection. -> (text, enc)."""
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
-
-    enc = None
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            enc = name
-            break
-    if enc is None and declared:
-        enc = map_encoding_to_html5(declared, fallback_utf8=False)
-    if enc is None:
-        # meta charset within the first 1024 bytes, else uchardet over the page
-        enc = detect_encoding(data, from_html_meta=True)
-    return bytes_to_str(data, enc, fallback_encodings=("utf-8", "cp1252")), enc
-
-
-def decode_gold(data: bytes, page_encoding: str) -> str:
-    from resiliparse.parse.encoding import bytes_to_str
-
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return bytes_to_str(data, page_encoding, fallback_encodings=("cp1252",))
-
-
-def unwrap_cleaneval(data: bytes) -> tuple[bytes, str | None, str]:
-    """Strip CleanEval's ``<text id=URL encoding=...>`` wrapper -> (page bytes, declared charset, url)."""
-    m = _WRAPPER.match(data)
-    if not m:
-        return data, None, ""
-    attrs = {k.decode(): v.decode("latin-1") for k, v in _WRAPPER_ATTR.findall(m.group(0))}
-    body = _WRAPPER_END.sub(b"", data[m.end():])
-    declared = attrs.get("encoding", "").strip().lower()
-    if declared in ("", "unset") or declared.startswith("unknown"):
-        declared = None
-    return body, declared, attrs.get("id", "")
-
-
-_GOLD_URL = re.compile(r"^\s*URL:[^\n]*\n")
-_GOLD_MARK = re.compile(r"<[phlPHL]>")
-
-
-_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac")
-
-
-def repair_mojibake(text: str) -> str:
-    """Undo UTF-8 read as windows-1252 (``caf\u00c3\u00a9``), seen in 24 CleanEval gold files, when it
-    round-trips exactly; the pages themselves decode correctly, so unrepaired gold would miss their words."""
-    if not _MOJIBAKE.search(text):
-        return text
-    for enc in ("cp1252", "latin-1"):
-        try:
-            return text.encode(enc).decode("utf-8")
-        except UnicodeError:
-            continue
-    return text
-
-
-def clean_cleaneval_gold(text: str) -> str:
-    text = repair_mojibake(_GOLD_URL.sub("", text, count=1))
-    return htmllib.unescape(_GOLD_MARK.sub("\n", text))
-
-
-_BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd details div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
-    "header hr li main nav ol p pre section summary table tbody td tfoot th thead tr ul".split()
-)
-
-
-def html_to_gold_text(markup: str) -> str:
-    """Text of Readability's expected.html, with a line break at every block boundary (no extractor)."""
-    import lxml.html
-
-    root = lxml.html.fromstring(markup)
-    for el in root.iter():
-        if isinstance(el.tag, str) and el.tag.lower() in _BLOCK_TAGS:
-            el.tail = "\n" + (el.tail or "")
-    return root.text_content()
-
-
-# ---------------------------------------------------------------- benchmarks
-
-def _tar_members(path: str) -> dict[str, bytes]:
-    out = {}
-    with tarfile.open(path, "r:xz") as tar:
-        for m in tar:
-            if m.isfile():
-                out[m.name] = tar.extractfile(m).read()
-    return out
-
-
-def load_article(data_dir: str) -> list[Page]:
-    base = os.path.join(data_dir, "article-extraction-benchmark")
-    with gzip.open(os.path.join(base, "ground-truth.json.gz"), "rt", encoding="utf-8") as f:
-        gold = json.load(f)
-    pages = []
-    for item_id in sorted(gold):
-        with gzip.open(os.path.join(base, "html", f"{item_id}.html.gz"), "rb") as f:
-            raw = f.read()
-        # upstream: "gzip-compressed and utf-8 encoded"; decode strictly as its runners do
-        pages.append(Page("article", item_id, raw.decode("utf-8"), gold[item_id].get("articleBody") or "",
-                          len(raw), gold[item_id].get("url", "")))
-    return pages
-
-
-def _load_cleaneval_style(tar_path: str, bench: str, folders: list[str]) -> list[Page]:
-    files = _tar_members(tar_path)
-    pages = []
-    for folder in folders:
-        prefix = f"{folder}/GoldStandard/"
-        for name in sorted(n for n in files if n.startswith(prefix) and n.endswith(".txt")):
-            stem = name[len(prefix):-4]
-            raw = files.get(f"{folder}/input/{stem}.html")
-            if raw is None:
-                continue
-            body, declared, url = unwrap_cleaneval(raw)
-            text, enc = decode_html(body, declared)
-            gold = clean_cleaneval_gold(decode_gold(files[name], enc))
-            pages.append(Page(bench, f"{folder.split('-')[-1]}/{stem}", text, gold, len(body), url))
-    return pages
-
-
-def load_cleaneval(data_dir: str) -> list[Page]:
-    return _load_cleaneval_style(os.path.join(data_dir, "cleaneval", "cleaneval.tar.xz"), "cleaneval",
-                                 ["cleaneval-dev", "cleaneval-final"])
-
-
-def load_cleanportaleval(data_dir: str) -> list[Page]:
-    return _load_cleaneval_style(os.path.join(data_dir, "cleanportaleval", "cleanportaleval.tar.xz"),
-                                 "cleanportaleval", ["CleanPortalEval-master"])
-
-
-def load_readability(data_dir: str) -> list[Page]:
-    files = _tar_members(os.path.join(data_dir, "mozilla-readability-test-pages", "test-pages.tar.xz"))
-    prefix = "readability-test-pages/pages/"
-    pages = []
-    for name in sorted(n for n in files if n.startswith(prefix) and n.endswith("/source.html")):
-        page_dir = name[: -len("source.html")]
-        expected = files.get(page_dir + "expected.html")
-        if expected is None:
-            continue
-        raw = files[name]
-        text, _ = decode_html(raw)
-        gold = html_to_gold_text(expected.decode("utf-8")) if expected.strip() else ""
-        pages.append(Page("readability", page_dir[len(prefix):-1], text, gold, len(raw)))
-    return pages
-
-
-LOADERS = {
-    "article": load_article,
-    "cleaneval": load_cleaneval,
-    "cleanportaleval": load_cleanportaleval,
-    "readability": load_readability,
-}
+# the benchmark pages and their readers live in curate (`curate make-sample --web` extracts them)
+from curate.sample import BENCHMARKS, Page  # noqa: E402,F401
+from curate.sample import load as _load  # noqa: E402
 
 
 def load(bench: str, data_dir: str = DATA) -> list[Page]:
-    return LOADERS[bench](data_dir)
+    return _load(bench, data_dir)
 
 
 # ---------------------------------------------------------------- extractors
