@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import random
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from curate.dedup.minhash import (
     SENTINEL,
     MinHashParams,
+    _xxh64_spans,
     band_keys,
     candidate_pairs,
     components,
@@ -24,6 +26,7 @@ from curate.dedup.minhash import (
     signatures,
     verify,
 )
+from curate.filters.words import split_words
 from tests.conftest import DATA
 
 P = MinHashParams()
@@ -127,6 +130,42 @@ def test_signatures_equal_datatrove():
         if sh.size:
             ref = np.concatenate([np.asarray(b, dtype=np.uint64) for b in step.get_signature(sh)])
             np.testing.assert_array_equal(sig, ref)
+
+
+def test_vectorised_xxh64_equals_xxhash():
+    """The numpy XXH64 behind the shingle hashes equals the xxhash library on every length class."""
+    xxhash = pytest.importorskip("xxhash")
+    rng = random.Random(5)
+    spans = [bytes(rng.randrange(256) for _ in range(n)) for n in [*range(0, 140), *rng.sample(range(140, 3000), 40)]]
+    buf = b"".join(spans)
+    lengths = np.array([len(s) for s in spans], dtype=np.int64)
+    got = _xxh64_spans(buf, np.cumsum(lengths) - lengths, lengths)
+    assert got.tolist() == [xxhash.xxh64_intdigest(s) for s in spans]
+
+
+def _reference_shingles(text: str) -> np.ndarray:
+    """The plain definition: xxh64 of each space-joined word 5-gram of split_words(normalize_text)."""
+    xxhash = pytest.importorskip("xxhash")
+    words = split_words(normalize_text(text))
+    grams = [words] if 0 < len(words) < 5 else [words[i : i + 5] for i in range(len(words) - 4)]
+    return np.unique(np.array([xxhash.xxh64_intdigest(" ".join(g).encode()) for g in grams], dtype=np.uint64))
+
+
+def test_batched_shingles_equal_the_plain_definition():
+    """The byte-level ASCII path and the batched hashing change no shingle: DCLM pages, 60 UDHR languages
+    (scripts with combining marks and non-ASCII digits and punctuation) and edge cases."""
+    with zipfile.ZipFile(os.path.join(DATA, "nltk-corpora", "udhr2.zip")) as z:
+        names = sorted(n for n in z.namelist() if n.endswith(".txt"))[::6][:60]
+        udhr = [z.read(n).decode("utf-8", "replace")[:3000] for n in names]
+    edge = ["Crème BRÛLÉE costs $3,50 — or 1.000,5€!", "1,000,000 3.14.15 ١٢٣،٤ a\x1cb\x85c", "\u037e;x\u1fef",
+            "cannot gonna don't", "a b", "", "  ?! ", "ǅ ﬁ Ⅷ ²³ ½ e\u0301\u0327"]
+    docs = _dclm()[:150] + udhr + edge
+    sigs = signatures(docs)
+    for i, doc in enumerate(docs):
+        ref = _reference_shingles(doc)
+        np.testing.assert_array_equal(shingles(doc), ref, err_msg=repr(doc[:80]))
+        if ref.size:  # the batch's signature row is the single document's, from the same shingles
+            np.testing.assert_array_equal(sigs[i], signatures([doc])[0])
 
 
 def test_identical_collide_in_every_band(articles):
