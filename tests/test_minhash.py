@@ -158,7 +158,7 @@ def test_batched_shingles_equal_the_plain_definition():
         names = sorted(n for n in z.namelist() if n.endswith(".txt"))[::6][:60]
         udhr = [z.read(n).decode("utf-8", "replace")[:3000] for n in names]
     edge = ["Crème BRÛLÉE costs $3,50 — or 1.000,5€!", "1,000,000 3.14.15 ١٢٣،٤ a\x1cb\x85c", "\u037e;x\u1fef",
-            "cannot gonna don't", "a b", "", "  ?! ", "ǅ ﬁ Ⅷ ²³ ½ e\u0301\u0327"]
+            "cannot gonna don't", "Ran 10km at 5MPH, 3kg in the 1990s; Im sure we wed. 0km", "a b", "", "  ?! ", "ǅ ﬁ Ⅷ ²³ ½ e\u0301\u0327"]
     docs = _dclm()[:150] + udhr + edge
     sigs = signatures(docs)
     for i, doc in enumerate(docs):
@@ -289,3 +289,18 @@ def test_planted_corpus_is_deterministic_and_hits_its_targets():
     assert len(errors) >= 60
     # copies land near the Jaccard their edit rate aimed at (boilerplate swaps pull some below)
     assert abs(float(np.median(errors))) < 0.05, np.median(errors)
+
+
+def test_permuted_value_just_above_the_prime_is_reduced():
+    """A shingle hash whose ``(a*x+b) mod 2^64`` reduces to p + 5 must count as 5 (the rare exact branch)."""
+    from curate.dedup.minhash import _permutations, _permuted_min
+
+    a, b = _permutations(112, 1)
+    p = (1 << 61) - 1
+    k = next(i for i in range(112) if int(a[0, i]) % 2)  # an invertible multiplier mod 2^64
+    x = ((p | (5 << 61)) - int(b[0, k])) * pow(int(a[0, k]), -1, 1 << 64) % (1 << 64)
+    h = np.array([x, 12345, 999], dtype=np.uint64)
+    got = _permuted_min(h, np.array([0, 2]), a, b)
+    ref = [[min((int(ai) * v + int(bi)) % (1 << 64) % p for v in seg) for ai, bi in zip(a[0], b[0], strict=True)]
+           for seg in ([x, 12345], [999])]
+    assert got.tolist() == ref and got[0, k] == 5

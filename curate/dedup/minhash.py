@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.filters.words import split_words
+from curate.filters.words import _SPECIAL, split_words
 
 __all__ = [
     "SENTINEL",
@@ -245,6 +245,11 @@ _ASCII_NUMBERS = re.compile(rb"[0-9]+(?:[.,][0-9]+)?")  # _NUMBERS on ASCII text
 _ASCII_TOKENS: dict[bytes, tuple[bytes, ...]] = {}
 _STR_TOKENS: dict[str, tuple[bytes, ...]] = {}
 _TOKENS_MAX = 200_000
+# A normalised ASCII text holds only [a-z0-9] chunks. spaCy's rules split such a chunk only when it is a
+# special case ("cannot" -> "can" "not", "im" -> "i" "m") or a number runs into a unit ("0km"): texts with
+# neither skip the per-chunk lookup (tested against split_words on real pages).
+_ASCII_SPECIAL = frozenset(k.encode() for k in _SPECIAL if k.isascii() and k.isalnum() and k == k.lower())
+_DIGIT_LETTER = re.compile(rb"[0-9][a-z]")
 _chain = itertools.chain.from_iterable
 
 
@@ -252,10 +257,14 @@ def _words(text: str) -> list[bytes]:
     """UTF-8 words of the normalised text, exactly ``split_words(normalize_text(text))`` encoded.
 
     ASCII documents (most English web text) never leave bytes: lower-case, fold numbers, translate
-    punctuation and split, then look each chunk up in a cache of its spaCy-style words.
+    punctuation and split; chunks are looked up in a cache of their spaCy-style words only when one may
+    split.
     """
     if text.isascii():
-        chunks = _ASCII_NUMBERS.sub(b"0", text.encode().lower()).translate(_ASCII_PUNCT).split()
+        norm = _ASCII_NUMBERS.sub(b"0", text.encode().lower()).translate(_ASCII_PUNCT)
+        chunks = norm.split()
+        if _ASCII_SPECIAL.isdisjoint(chunks) and not _DIGIT_LETTER.search(norm):
+            return chunks  # only [a-z0-9]+ chunks that no spaCy rule splits: each chunk is a word
         cache = _ASCII_TOKENS
     else:
         chunks = _normalize_unicode(_NUMBERS.sub("0", text.lower()), collapse=False).split()
@@ -391,8 +400,9 @@ def _permuted_min(hashes: np.ndarray, seg_starts: np.ndarray, a: np.ndarray, b: 
     r = y & MERSENNE_PRIME
     y >>= _SHIFT61
     r += y  # y mod p == (y & p) + (y >> 61), at most one p too big
-    np.subtract(r, MERSENNE_PRIME, out=y)  # wraps to a huge value where r < p, so the minimum picks r
-    np.minimum(r, y, out=r)
+    if r.max() >= MERSENNE_PRIME:  # about 2^-58 per value: one read pass instead of two writes per chunk
+        np.subtract(r, MERSENNE_PRIME, out=y)  # wraps to a huge value where r < p, so the minimum picks r
+        np.minimum(r, y, out=r)
     return np.minimum.reduceat(r, seg_starts, axis=0)
 
 
