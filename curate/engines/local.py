@@ -20,6 +20,7 @@ from curate.core.ids import sample_mask
 from curate.core.pipeline import Shard
 from curate.core.run import MapJob, run_shard
 from curate.engines import AGGREGATIONS
+from curate.engines import primitives as prim
 
 
 def _die_with_parent() -> None:
@@ -78,6 +79,42 @@ class LocalEngine:
         table = _dataset(inputs).to_table()
         mask = sample_mask(table.column(key).to_pylist(), rate, seed)
         return _write(table.filter(pa.array(mask)), out_dir)
+
+    # Dedup primitives (curate.engines.primitives holds the kernels all three engines share).
+    def connected_components(self, edges: list[str], out_dir: str, src: str = "a", dst: str = "b") -> str:
+        """(node, component = smallest node id of its component) for every node of ``edges``, by node."""
+        prim.check_edges(edges, src, dst)
+        table = _dataset(edges).to_table(columns=[src, dst])
+        prim.fresh_dir(out_dir)
+        return _write(prim.components_table(table, src, dst), out_dir)
+
+    def first_per_group(self, inputs: list[str], by: list[str], order: list[tuple[str, str]], id_col: str,
+                        out_dir: str, keep: list[str] = ()) -> str:
+        """One row per non-keeper of each ``by`` group: (id_col, kept, *keep), sorted by id_col."""
+        cols = prim.check_first_per_group(inputs, by, order, id_col, keep)
+        table = _dataset(inputs).to_table(columns=cols)
+        prim.fresh_dir(out_dir)
+        return _write(prim.first_per_group_table(table, list(by), list(order), id_col, list(keep)), out_dir)
+
+    def join(self, left: list[str], right: list[str], on: list[str], how: str, out_dir: str) -> str:
+        """``how`` in inner | left | anti | semi; output sorted by ``on`` (then the other columns)."""
+        lcols, rcols, order = prim.check_join(left, right, on, how)
+        lt = _dataset(left).to_table()
+        rt = _dataset(right).to_table(columns=[*on, *rcols])
+        kind = {"inner": "inner", "left": "left outer", "anti": "left anti", "semi": "left semi"}[how]
+        if how in ("anti", "semi"):
+            rt = rt.group_by(list(on)).aggregate([])
+        out = lt.join(rt, keys=list(on), join_type=kind, use_threads=False).select([*on, *lcols, *rcols])
+        prim.fresh_dir(out_dir)
+        return _write(out.sort_by([(c, "ascending") for c in order]) if out.num_rows else out, out_dir)
+
+    def partition_by(self, inputs: list[str], column: str, out_dir: str) -> str:
+        """``out_dir/<value>/part-*.parquet`` per value of ``column`` (path-safe as ``reason_dir``)."""
+        prim.check_partition_by(inputs, column)
+        table = _dataset(inputs).to_table()
+        prim.fresh_dir(out_dir)
+        prim.write_partitions(table, column, out_dir)
+        return out_dir
 
 
 def _dataset(paths: list[str]) -> pads.Dataset:
