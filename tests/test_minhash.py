@@ -300,7 +300,7 @@ def test_permuted_value_just_above_the_prime_is_reduced():
     k = next(i for i in range(112) if int(a[0, i]) % 2)  # an invertible multiplier mod 2^64
     x = ((p | (5 << 61)) - int(b[0, k])) * pow(int(a[0, k]), -1, 1 << 64) % (1 << 64)
     h = np.array([x, 12345, 999], dtype=np.uint64)
-    got = _permuted_min(h, np.array([0, 2]), a, b)
+    got = _permuted_min(h, np.array([0, 2]), a, b, *np.empty((2, 3, 112), dtype=np.uint64))
     ref = [[min((int(ai) * v + int(bi)) % (1 << 64) % p for v in seg) for ai, bi in zip(a[0], b[0], strict=True)]
            for seg in ([x, 12345], [999])]
     assert got.tolist() == ref and got[0, k] == 5
