@@ -286,10 +286,25 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_make_sample(args: argparse.Namespace) -> int:
-    from curate.sample import make_sample
+    from curate.sample import make_sample, make_web_sample
 
+    if args.web:
+        print(make_web_sample(args.data, args.output))
+        return 0
     for path in make_sample(args.data, args.output):
         print(path)
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    # only torch, numpy, pyarrow, tiktoken and matplotlib on this path: it runs on bare GPU machines
+    from curate.ablate.harness import Settings, run
+
+    run(Settings(output=args.output, filters=args.filter or [], inputs=args.input or [],
+                 baseline=args.baseline or [], treatment=args.treatment or [], preset=args.preset,
+                 seeds=args.seeds, tokens=args.tokens, device=args.device, data=args.data,
+                 tokenizer_dir=args.tokenizer_dir, eval_limit=args.eval_limit or None,
+                 eval_tokens=args.eval_tokens, progress=not args.no_progress))
     return 0
 
 
@@ -323,7 +338,28 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("make-sample", help="build sample Parquet shards from ../shared/data text")
     m.add_argument("--data", default=os.path.join("..", "shared", "data"))
     m.add_argument("--output", default="sample")
+    m.add_argument("--web", action="store_true", help="instead: extract the real web pages (extraction "
+                   "benchmarks, WARC samples, DCLM) into OUTPUT/web.parquet, the input of `curate ablate`")
     m.set_defaults(func=cmd_make_sample)
+    a = sub.add_parser("ablate", help="train proxy models on data before/after a filter and compare them")
+    a.add_argument("--filter", action="append", metavar="NAME", help="a named filter spec (repeatable), or "
+                   "'all' for a leaderboard of every filter that can run here")
+    a.add_argument("--input", action="append", help="Parquet file/dir of documents or a run dir; repeatable")
+    a.add_argument("--baseline", action="append", metavar="PATH", help="instead of --filter: the baseline arm")
+    a.add_argument("--treatment", action="append", metavar="PATH", help="with --baseline: the treatment arm")
+    a.add_argument("--output", required=True, help="directory for runs/ (the run cache) and report.*")
+    a.add_argument("--preset", default="tiny", help="proxy model preset: tiny, cpu, gpu-20m, gpu-60m, gpu-125m")
+    a.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    a.add_argument("--tokens", type=int, help="training tokens per run (default: the smallest arm's unique tokens)")
+    a.add_argument("--device", choices=["cpu", "cuda"], help="default: the preset's")
+    a.add_argument("--data", default=os.path.join("..", "shared", "data"),
+                   help="folder with wikitext-2/, lm-benchmarks/, blimp/ (evaluation sets)")
+    a.add_argument("--tokenizer-dir", help="GPT-2 encoder.json + vocab.bpe (default: $CURATE_TOKENIZER_DIR, "
+                   "else DATA/tokenizers/gpt2)")
+    a.add_argument("--eval-limit", type=int, default=200, help="examples per task (0: all; default 200)")
+    a.add_argument("--eval-tokens", type=int, default=200_000, help="tokens per held-out loss (default 200k)")
+    a.add_argument("--no-progress", action="store_true", help="no training progress bar")
+    a.set_defaults(func=cmd_ablate)
     return p
 
 
