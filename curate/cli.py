@@ -19,7 +19,7 @@ from typing import Any
 from curate.core import config as configmod
 from curate.core.errors import ConfigError
 from curate.core.pipeline import Pipeline, fingerprint
-from curate.core.run import MAP_PHASE, MapJob, RunDir, reason_dir
+from curate.core.run import MAP_PHASE, RunDir, reason_dir, run_phases
 
 log = logging.getLogger("curate")
 
@@ -73,9 +73,9 @@ def _setup_logging(run_dir: str | None = None) -> None:
 class _Progress:
     """A one-line progress display on a terminal; plain log lines otherwise."""
 
-    def __init__(self, total: int, already: int):
+    def __init__(self, total: int, already: int, phase: str = MAP_PHASE):
         self.total, self.done, self.docs, self.t0 = total, already, 0, time.time()
-        self.tty = sys.stderr.isatty()
+        self.tty, self.phase, self.shown = sys.stderr.isatty(), phase, False
 
     def update(self, result: dict[str, Any]) -> None:
         self.done += 1
@@ -84,7 +84,8 @@ class _Progress:
         rate = self.docs / max(time.time() - self.t0, 1e-9)
         if "error" in result:
             log.error("shard %s failed: %s", result["shard"], result["error"])
-        line = f"[map] {self.done}/{self.total} shards, {self.docs:,} docs, {rate:,.0f} docs/s"
+        line = f"[{self.phase}] {self.done}/{self.total} shards, {self.docs:,} docs, {rate:,.0f} docs/s"
+        self.shown = True
         if self.tty:
             sys.stderr.write("\r" + line + " " * 8)
             sys.stderr.flush()
@@ -93,8 +94,9 @@ class _Progress:
             log.info("%s (shard %s: %d docs, %d kept)", line, result["shard"], docs, kept)
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.shown:
             sys.stderr.write("\n")
+            self.shown = False
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,6 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"pipeline   {pipeline.name}: {pipeline.source.name} -> " + " -> ".join(s.name for s in pipeline.stages))
         print(f"engine     {cfg.run.engine} ({cfg.run.n_workers} workers)")
+        if len(pipeline.phases()) > 1:
+            print("phases     " + " -> ".join(p.name for p in pipeline.phases()))
         print(f"shards     {len(shards)} ({len(done)} done, {len(todo)} to do)")
         print(f"output     {run_dir.path}")
         print(f"config     {fingerprint(identity)[:16]}")
@@ -137,26 +141,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if done or cleaned:
         log.info("resuming: %d of %d shards done, %d to do (%d stale temp files removed)",
                  len(done), len(shards), len(todo), cleaned)
-    import cloudpickle
-
     from curate.engines import make_engine
 
-    job = MapJob(cloudpickle.dumps(pipeline), run_dir.path, cfg.run.batch_rows)
     engine = make_engine(cfg)
-    progress = _Progress(len(shards), len(done))
-    failed: list[str] = []
+    progress = [_Progress(len(shards), len(done))]
+
+    def on_phase(phase, already: int) -> None:  # one progress line per phase
+        progress[-1].close()
+        progress.append(_Progress(len(shards) if phase.kind == "map" else 0, already, phase.name))
+
     try:
-        for result in engine.map_shards(job, todo):
-            progress.update(result)
-            if "error" in result:
-                failed.append(result["shard"])
+        failed = run_phases(pipeline, run_dir, engine, shards, cfg.run.batch_rows, on_phase,
+                            lambda result: progress[-1].update(result))
     except Exception as e:  # an engine job failure (after the engine's own retries)
-        progress.close()
+        progress[-1].close()
         log.error("run failed: %s", _short(e))
         return 1
     finally:
         engine.close()
-    progress.close()
+    progress[-1].close()
     totals = run_dir.totals()
     from curate.io.parquet import atomic_write_json
 
@@ -267,11 +270,32 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.reason not in totals:
         raise ConfigError(f"no documents with reason {args.reason!r}; reasons in this run: {', '.join(totals)}")
     folder = run_dir.file("output", "data") if args.reason == "kept" else run_dir.file("removed", reason_dir(args.reason))
-    table = pads.dataset(folder, format="parquet").head(args.n, columns=["doc_id", "url", "dump", "drop_reason", "text"])
-    for row in table.to_pylist():
+    dataset = pads.dataset(folder, format="parquet")
+    columns = ["doc_id", "url", "dump", "drop_reason", "text"]
+    dedup = "duplicate_of" in dataset.schema.names
+    table = dataset.head(args.n, columns=columns + (["duplicate_of"] if dedup else []))
+    twins = {}
+    if dedup:  # removed by dedup: show the document kept in its place (wherever it ended up)
+        wanted = sorted({t for t in table.column("duplicate_of").to_pylist() if t})
+        for sub in ("output", "removed"):
+            if wanted and os.path.isdir(run_dir.file(sub)):
+                found = pads.dataset(run_dir.file(sub), format="parquet").to_table(
+                    columns=columns, filter=pads.field("doc_id").isin(wanted))
+                twins.update({r["doc_id"]: r for r in found.to_pylist()})
+
+    def show(row: dict, prefix: str = "---") -> None:
         text = row["text"] or ""
-        print(f"--- {row['doc_id']}  {row['url'] or ''}  dump={row['dump']}  reason={row['drop_reason'] or 'kept'}")
+        print(f"{prefix} {row['doc_id']}  {row['url'] or ''}  dump={row['dump']}  reason={row['drop_reason'] or 'kept'}")
         print(text[: args.chars] + (" [...]" if len(text) > args.chars else ""))
+
+    for row in table.to_pylist():
+        show(row)
+        if row.get("duplicate_of"):
+            twin = twins.get(row["duplicate_of"])
+            if twin is None:
+                print(f"+++ duplicate of {row['duplicate_of']} (not found in this run's files)")
+            else:
+                show(twin, "+++ duplicate of")
     return 0
 
 

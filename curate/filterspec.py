@@ -42,6 +42,9 @@ STAGES = {
     "c4_badwords": "curate.filters.c4:C4BadWords",
     "fineweb_quality": "curate.filters.fineweb_quality:FineWebQuality",
     "pii": "curate.filters.pii:PII",
+    "url_dedup": "curate.dedup.stages:URLDedup",
+    "exact_dedup": "curate.dedup.stages:ExactDedup",
+    "minhash_dedup": "curate.dedup.stages:MinHashDedup",
 }
 
 

@@ -1,13 +1,14 @@
 """FineWeb's pipeline (Penedo et al. 2024): the map phase over Common Crawl WARC files.
 
     read WARC -> URL filter -> text extraction -> English language ID -> Gopher repetition ->
-    Gopher quality -> C4 quality -> FineWeb quality -> (MinHash dedup, from its issue) -> PII ->
-    GPT-2 token count -> write
+    Gopher quality -> C4 quality -> FineWeb quality -> MinHash dedup -> PII -> GPT-2 token count -> write
 
 Runs the same under ``curate run pipelines/fineweb.py --input ... --output ...`` (any engine) and
 ``spark-submit pipelines/fineweb.py --input ... --output ...``. ``--set format=parquet`` reads Parquet
-files of already-fetched pages (``url``, ``html``, ...) instead of WARC. MinHash dedup slots in before
-PII when its issue lands.
+files of already-fetched pages (``url``, ``html``, ...) instead of WARC.
+
+MinHash dedup (section ``minhash``: 5-grams, 14 bands x 8 rows, per dump, as FineWeb) is a global stage:
+the run becomes phases (map up to dedup, resolve, map after it); ``--set dedup=false`` leaves it out.
 
 Token counts need GPT-2's ``encoder.json`` and ``vocab.bpe``: ``--set tokens.tokenizer_dir=DIR`` or the
 ``CURATE_TOKENIZER_DIR`` environment variable.
@@ -20,6 +21,7 @@ import sys
 
 from curate.core.errors import ConfigError
 from curate.core.pipeline import Pipeline
+from curate.dedup.stages import MinHashDedup
 from curate.extract.stage import Extract
 from curate.filters.c4 import C4Quality
 from curate.filters.fineweb_quality import FineWebQuality
@@ -45,6 +47,8 @@ class Config:
     gopher_quality: GopherQuality = GopherQuality()
     c4: C4Quality = C4Quality()
     fineweb_quality: FineWebQuality = FineWebQuality()
+    dedup: bool = True  # MinHash dedup after the quality filters, as FineWeb
+    minhash: MinHashDedup = MinHashDedup()
     pii: PII = PII()
     tokens: TokenCount = TokenCount()
 
@@ -60,7 +64,7 @@ def build(config: Config) -> Pipeline:
         source = ParquetSource(dump=config.warc.dump, html=True)
     stages = [
         config.url, config.extract, config.language, config.gopher_rep, config.gopher_quality, config.c4,
-        config.fineweb_quality, config.pii, config.tokens,
+        config.fineweb_quality, *([config.minhash] if config.dedup else []), config.pii, config.tokens,
     ]
     return Pipeline("fineweb", source, stages)
 

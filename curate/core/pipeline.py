@@ -8,13 +8,16 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.core.errors import ConfigError
 from curate.core.schema import conform, with_field
-from curate.core.stage import VERDICTS, Filter, Stage, add_verdicts
+from curate.core.stage import VERDICTS, Filter, Stage, add_verdicts, set_column
+
+DUPLICATE_OF = pa.field("duplicate_of", pa.string())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +91,73 @@ def _expand(spec: str, suffixes: tuple[str, ...]) -> list[str]:
     return [os.path.abspath(p) for p in found if ok(p)]
 
 
+class GlobalStage(Stage):
+    """A stage that needs every shard before it can decide (dedup, outlier removal, ...).
+
+    The runner splits a pipeline at each global stage into phases (DESIGN: "Not everything is a map"):
+
+    1. map phase ``map-<name>``: the stages before it run per shard; every row (dropped ones too, so
+       later stages see them exactly as in a single-phase run) is written as intermediate Parquet, and
+       ``keys(live_rows, shard)`` gives the small per-shard key tables named in ``key_schemas()``;
+    2. resolve phase ``<name>``: ``resolve(engine, tables, out_dir)`` runs engine primitives over the key
+       tables of all shards and writes the decisions, one folder per shard (``engine.partition_by`` on
+       ``shard``), with columns ``doc_id`` and ``decision_column`` (the kept twin's doc_id);
+    3. the next map phase reads each intermediate shard, ``apply()``-s its decisions (the row gets
+       ``drop_reason = reason`` and ``duplicate_of``) and continues with the remaining stages.
+    """
+
+    reason: ClassVar[str] = ""
+    decision_column: ClassVar[str] = "kept"
+
+    def key_schemas(self) -> dict[str, pa.Schema]:
+        """Name -> schema of each per-shard key table the map phase writes."""
+        raise NotImplementedError
+
+    def keys(self, batch: pa.RecordBatch, shard: str) -> dict[str, pa.Table]:
+        """The key rows of ``batch`` (rows not yet dropped only) for each table in ``key_schemas()``."""
+        raise NotImplementedError
+
+    def resolve(self, engine, tables: dict[str, list[str]], out_dir: str) -> None:
+        """Decide from every shard's key tables; write decisions partitioned by shard into ``out_dir``."""
+        raise NotImplementedError
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return with_field(schema, DUPLICATE_OF)
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise RuntimeError(f"global stage {self.name!r} runs as phases (curate run), not as a map stage")
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table) -> pa.RecordBatch:
+        """Drop the rows named in ``decisions`` (live rows only: the first reason wins) and record their twin."""
+        if "duplicate_of" not in batch.schema.names:
+            batch = set_column(batch, "duplicate_of", pa.nulls(batch.num_rows, pa.string()))
+        if not decisions.num_rows or not batch.num_rows:
+            return batch
+        idx = pc.index_in(batch.column("doc_id"), value_set=decisions.column("doc_id"))
+        reason = batch.column("drop_reason")
+        twin = pc.take(decisions.column(self.decision_column).cast(pa.string()), idx)
+        # two rows with one doc_id (a record stored twice) are never each other's duplicate
+        hit = pc.and_(pc.and_(pc.is_valid(idx), pc.is_null(reason)),
+                      pc.fill_null(pc.not_equal(twin, batch.column("doc_id")), False))
+        batch = set_column(batch, "drop_reason", pc.if_else(hit, pa.scalar(self.reason), reason))
+        return set_column(batch, "duplicate_of", pc.if_else(hit, twin, batch.column("duplicate_of")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One phase of a run: a map over ``stages[start:stop]``, or the resolve of global stage ``start``.
+
+    A map phase whose first stage is a global stage begins by applying that stage's decisions; one
+    that stops before a global stage writes intermediate rows and that stage's key tables.
+    """
+
+    name: str
+    kind: str  # "map" | "resolve"
+    start: int
+    stop: int
+    applies: bool = False  # a map phase that starts by applying stages[start]'s decisions
+
+
 @dataclasses.dataclass
 class Pipeline:
     """A source and a chain of map stages; ``schemas()`` checks the whole chain before launch."""
@@ -128,13 +198,31 @@ class Pipeline:
             "evaluate_all": self.evaluate_all,
         }
 
+    def phases(self) -> list[Phase]:
+        """The run's phases; a pipeline without global stages has the one map phase ``map``."""
+        out, start = [], 0
+        for i, stage in enumerate(self.stages):
+            if isinstance(stage, GlobalStage):
+                out += [
+                    Phase(f"map-{stage.name}", "map", start, i, applies=bool(out)),
+                    Phase(stage.name, "resolve", i, i + 1),
+                ]
+                start = i
+        return out + [Phase("map", "map", start, len(self.stages), applies=bool(out))]
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases():
+            if p.name == name:
+                return p
+        raise KeyError(f"pipeline {self.name!r} has no phase {name!r}")
+
     def setup(self) -> None:
         self.source.setup()
         for stage in self.stages:
             stage.setup()
 
-    def run(self, path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Read one input file and push each batch through every stage, checking declared schemas."""
+    def run(self, path: str, batch_rows: int, stop: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Read one input file and push each batch through ``stages[:stop]``, checking declared schemas."""
         schemas = self.schemas()
         source_schema = self.source.schema()
         for batch in self.source.read(path, batch_rows):
@@ -142,14 +230,27 @@ class Pipeline:
             if self.evaluate_all:
                 empty = pa.array([[]] * batch.num_rows, VERDICTS.type)
                 batch = batch.append_column(VERDICTS, empty)
-            yield self.process(batch, schemas)
+            yield self.process(batch, schemas, 0, stop)
 
-    def process(self, batch: pa.RecordBatch, schemas: list[pa.Schema]) -> pa.RecordBatch:
-        """Push one batch (already in ``schemas[0]``) through every stage."""
-        for stage, schema in zip(self.stages, schemas[1:], strict=True):
+    def process(
+        self, batch: pa.RecordBatch, schemas: list[pa.Schema], start: int = 0, stop: int | None = None,
+        decisions: pa.Table | None = None,
+    ) -> pa.RecordBatch:
+        """Push one batch (already in ``schemas[start]``) through ``stages[start:stop]``.
+
+        A global stage among them applies ``decisions`` (only the first stage of a map phase can be one).
+        """
+        stop = len(self.stages) if stop is None else stop
+        for stage, schema in zip(self.stages[start:stop], schemas[start + 1 : stop + 1], strict=True):
             # rule filters record their own verdicts on every row; other stages only on rows they drop
             before = batch.column("drop_reason") if self.evaluate_all and not isinstance(stage, Filter) else None
-            batch = conform(stage.process(batch), schema, stage.name)
+            if isinstance(stage, GlobalStage):
+                if decisions is None:
+                    raise RuntimeError(f"global stage {stage.name!r} reached without its decisions")
+                out = stage.apply(batch, decisions)
+            else:
+                out = stage.process(batch)
+            batch = conform(out, schema, stage.name)
             if before is not None:
                 batch = add_verdicts(batch, [
                     r if b is None else None

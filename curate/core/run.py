@@ -9,6 +9,14 @@ Layout::
     removed/<reason>/<shard>.parquet     removed rows, one folder per drop reason
     logs/run.log
 
+A pipeline with global stages (dedup) runs as phases (see :class:`curate.core.pipeline.GlobalStage`);
+the final map phase is always ``map``, so the layout above is the same. The phases before it add::
+
+    phases/map-<g>/data/<shard>.parquet       every row after the stages before global stage g
+    phases/map-<g>/<table>/<shard>.parquet    g's key tables (live rows only)
+    phases/<g>/...                            g's resolve work; decisions/<shard>/part-*.parquet
+    completions/map-<g>/<shard>, completions/<g>/_resolved
+
 All files are written to a temporary dot-name and renamed, and every name derives from the input shard
 name, so a retried or rerun shard overwrites its own files and can never duplicate rows.
 """
@@ -19,26 +27,33 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cloudpickle
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate.core.errors import RunRefused
-from curate.core.pipeline import Pipeline, Shard, fingerprint
+from curate.core.pipeline import GlobalStage, Phase, Pipeline, Shard, fingerprint
+from curate.core.schema import conform
 from curate.io.parquet import AtomicParquetWriter, atomic_write_bytes, atomic_write_json
 
 MAP_PHASE = "map"
+RESOLVED = "_resolved"  # completion marker of a resolve phase (it has no shards)
 # int columns that stages fill with per-document counts (lines/chars a line filter removed, PII
 # replacements): summed into the shard's stats
 COUNTER_SUFFIXES = ("_lines_removed", "_chars_removed")
 COUNTER_PREFIXES = ("pii_",)
+log = logging.getLogger("curate")
 _PACKAGES = ("curate", "pyarrow", "numpy", "pyspark", "ray", "cloudpickle")
 
 
@@ -50,6 +65,9 @@ class MapJob:
     run_dir: str
     batch_rows: int
     phase: str = MAP_PHASE
+    # a cloudpickled ``task(job, shard) -> dict`` run per shard instead of the pipeline: lets a global
+    # stage's resolve spread file-by-file work (verifying candidate pairs) over any engine's workers
+    task: bytes = b""
 
 
 def reason_dir(reason: str) -> str:
@@ -74,19 +92,79 @@ def load_pipeline(spec: bytes) -> Pipeline:
     return _LOADED[key]
 
 
+def shard_file(shard_name: str) -> str:
+    """A shard's file name in phase folders: flat, so an engine reading a folder of key tables never
+    meets nested directories (``a/b.warc`` -> ``a_b.warc-<hash>.parquet``: the hash keeps it apart from
+    a shard really named ``a_b.warc``)."""
+    flat = reason_dir(shard_name)
+    if flat != shard_name:
+        flat += "-" + hashlib.sha256(shard_name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return flat + ".parquet"
+
+
+def _phase_batches(pipeline: Pipeline, phase: Phase, job: MapJob, shard: Shard) -> Iterator[pa.RecordBatch]:
+    """The rows of ``shard`` after ``phase``'s stages: from the source, or from the previous phase's
+    intermediate file with the global stage's decisions for this shard applied first."""
+    if not phase.applies:
+        yield from pipeline.run(shard.path, job.batch_rows, phase.stop)
+        return
+    schemas = pipeline.schemas()
+    stage = pipeline.stages[phase.start]
+    inter = os.path.join(job.run_dir, "phases", f"map-{stage.name}", "data", shard_file(shard.name))
+    decisions = read_decisions(os.path.join(job.run_dir, "phases", stage.name, "decisions"), shard.name,
+                               stage.decision_column)
+    for batch in pq.ParquetFile(inter).iter_batches(batch_size=job.batch_rows):
+        batch = conform(batch, schemas[phase.start], f"map-{stage.name} output")
+        yield pipeline.process(batch, schemas, phase.start, phase.stop, decisions)
+
+
+def read_decisions(folder: str, shard_name: str, column: str) -> pa.Table:
+    """One shard's decisions (``doc_id``, ``column``), written by ``engine.partition_by`` on ``shard``."""
+    d = os.path.join(folder, reason_dir(shard_name))
+    files = sorted(
+        os.path.join(root, f) for root, _, fs in os.walk(d) for f in fs
+        if f.endswith(".parquet") and not f.startswith((".", "_"))
+    )
+    # two shard names may share a path-safe folder (``a:b``, ``a.b``): keep this shard's rows only
+    tables = [pq.read_table(f, columns=["doc_id", column, "shard"]) for f in files]
+    tables = [t.filter(pc.equal(t.column("shard"), shard_name)).select(["doc_id", column]).cast(
+        pa.schema([("doc_id", pa.string()), (column, pa.string())])) for t in tables]
+    if not tables:
+        return pa.table({"doc_id": pa.array([], pa.string()), column: pa.array([], pa.string())})
+    return pa.concat_tables(tables)
+
+
 def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
-    """Run the pipeline over one shard, write kept and removed rows, stats, then the completion marker."""
+    """Run one map phase over one shard, write its rows, stats, then the completion marker.
+
+    The final phase (``map``) writes kept and removed rows; a phase before a global stage writes every
+    row as intermediate Parquet plus that stage's key tables (from the rows not dropped).
+    """
+    if job.task:
+        return cloudpickle.loads(job.task)(job, shard)
     pipeline = load_pipeline(job.spec)
+    phase = pipeline.phase(job.phase)
+    final = phase.stop == len(pipeline.stages)
     t0 = time.time()
     writers: dict[str, AtomicParquetWriter] = {}
-    schema = pipeline.output_schema
+    schema = pipeline.schemas()[phase.stop]
+    key_stage = None if final else pipeline.stages[phase.stop]
+    if key_stage is not None:
+        base = os.path.join(job.run_dir, "phases", phase.name)
+        writers["data"] = AtomicParquetWriter(os.path.join(base, "data", shard_file(shard.name)), schema)
+        for table_name, key_schema in key_stage.key_schemas().items():
+            writers[table_name] = AtomicParquetWriter(os.path.join(base, table_name, shard_file(shard.name)),
+                                                      key_schema)
     reasons: dict[str, dict[str, int]] = {}
     overlap: dict[str, int] = {}
     counters: dict[str, int] = {}
     try:
-        for batch in pipeline.run(shard.path, job.batch_rows):
+        for batch in _phase_batches(pipeline, phase, job, shard):
             table = pa.Table.from_batches([batch])
             _count(table, reasons)
+            if key_stage is not None:
+                _write_keys(key_stage, table, shard.name, writers)
+                continue
             for name in table.column_names:
                 if name.endswith(COUNTER_SUFFIXES) or name.startswith(COUNTER_PREFIXES):
                     counters[name] = counters.get(name, 0) + (pc.sum(table.column(name)).as_py() or 0)
@@ -110,6 +188,64 @@ def run_shard(job: MapJob, shard: Shard) -> dict[str, Any]:
     atomic_write_json(os.path.join(job.run_dir, "stats", job.phase, shard.name + ".json"), stats)
     atomic_write_bytes(completion_path(job.run_dir, job.phase, shard.name), b"")
     return {**stats, "seconds": round(time.time() - t0, 3)}
+
+
+def _write_keys(stage: GlobalStage, table: pa.Table, shard_name: str, writers: dict) -> None:
+    for b in table.to_batches():
+        writers["data"].write(b)
+    live = table.filter(pc.is_null(table.column("drop_reason")))
+    if not live.num_rows:
+        return
+    for name, keys in stage.keys(live.combine_chunks().to_batches()[0], shard_name).items():
+        keys = keys.select(writers[name].schema.names).cast(writers[name].schema)
+        for b in keys.to_batches():
+            writers[name].write(b)
+
+
+def run_phases(
+    pipeline: Pipeline, run_dir: RunDir, engine, shards: list[Shard], batch_rows: int,
+    on_phase: Callable[[Phase, int], None] = lambda phase, done: None,
+    on_result: Callable[[dict[str, Any]], None] = lambda result: None,
+) -> list[str]:
+    """Run every phase that is not complete, in order; return the shards that failed (empty: done).
+
+    A map phase runs only its shards without a completion marker, so a rerun after a crash resumes
+    where it stopped; a resolve phase starts from an empty work folder (engines overwrite, and a crash
+    may have left part of it) and is marked done only after it has written all its decisions.
+    """
+    import cloudpickle
+
+    spec = cloudpickle.dumps(pipeline)
+    for phase in pipeline.phases():
+        if phase.kind == "resolve":
+            marker = completion_path(run_dir.path, phase.name, RESOLVED)
+            if os.path.exists(marker):
+                continue
+            stage = pipeline.stages[phase.start]
+            keys = run_dir.file("phases", f"map-{stage.name}")
+            tables = {t: [os.path.join(keys, t, shard_file(s.name)) for s in shards] for t in stage.key_schemas()}
+            work = run_dir.file("phases", phase.name)
+            shutil.rmtree(work, ignore_errors=True)
+            on_phase(phase, 0)
+            t0 = time.time()
+            stage.resolve(engine, tables, work)
+            atomic_write_bytes(marker, b"")
+            log.info("[%s] resolved on %s in %.1f s", phase.name, engine.name, time.time() - t0)
+            continue
+        done = run_dir.done_shards(phase.name, shards)
+        todo = [s for s in shards if s.name not in done]
+        if not todo:
+            continue
+        on_phase(phase, len(done))
+        job = MapJob(spec, run_dir.path, batch_rows, phase.name)
+        failed = []
+        for result in engine.map_shards(job, todo):
+            on_result(result)
+            if "error" in result:
+                failed.append(result["shard"])
+        if failed:
+            return failed
+    return []
 
 
 def completion_path(run_dir: str, phase: str, shard_name: str) -> str:
@@ -251,7 +387,7 @@ class RunDir:
     def clean_temporaries(self) -> int:
         """Remove temp files left by a killed run (names ``.<file>.tmp-<pid>``)."""
         removed = 0
-        for sub in ("output", "removed", "stats", "completions"):
+        for sub in ("output", "removed", "stats", "completions", "phases"):
             for d, _, files in os.walk(self.file(sub)):
                 for f in files:
                     if f.startswith(".") and ".tmp-" in f:
