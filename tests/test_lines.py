@@ -112,3 +112,65 @@ def test_portal_templates_removed_articles_kept(portal, local_engine, tmp_path):
                 checked += 1
                 lost += line_hash(line) in hot
     assert (checked, lost) == (52, 0)
+
+
+PIPELINE = '''
+import dataclasses
+from curate.core.pipeline import Pipeline
+from curate.dedup.lines import LineDedup
+from curate.io.parquet import ParquetSource
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    lines_dedup: LineDedup = LineDedup()
+
+
+def build(config: Config) -> Pipeline:
+    return Pipeline("lines", ParquetSource(), [config.lines_dedup])
+'''
+
+
+def test_line_dedup_stage_in_a_phased_run(portal, tmp_path):
+    """The stage through `curate run`: map phase writes line keys, the local engine counts them, the next
+    phase cuts template lines; counters and reasons come out in the run's stats and files."""
+    import json
+
+    import pyarrow as pa
+
+    from tests.conftest import curate
+
+    pages, _ = portal
+    names = list(pages)
+    keys = line_keys(list(pages.values()), names, buckets=1)
+    counts = keys.group_by(["bucket", "line"]).aggregate([("doc_id", "count")])
+    hot = set(frequent_lines(counts, 6).column("line").to_pylist())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, part in enumerate((names[:35], names[35:])):  # two shards: counts must cross them
+        pq.write_table(pa.table({"id": part, "url": [f"http://{n.split('_')[0]}/{n}" for n in part],
+                                 "text": [pages[n] for n in part]}), folder / f"pages-{k}.parquet")
+    spec = tmp_path / "lines_pipeline.py"
+    spec.write_text(PIPELINE)
+    out = tmp_path / "run"
+    res = curate("run", str(spec), "--input", str(folder), "--output", str(out), "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    kept = pads.dataset(str(out / "output"), format="parquet").to_table()
+    assert kept.num_rows == 71 and not (out / "removed").exists()  # every page keeps >= 50 words
+    assert int(kept.column("lines_dedup_lines_removed").to_numpy().sum()) == 10788
+    assert int(kept.column("lines_dedup_chars_removed").to_numpy().sum()) == 266895
+    bbc = kept.filter(pa.compute.equal(kept.column("id"), "bbc.co.uk_news_01")).column("text")[0].as_py()
+    assert "Share this page" not in bbc and "• Savvy shops" in bbc
+    stats = [json.loads(p.read_text()) for p in (out / "stats").rglob("*.json")]
+    assert sum(s.get("counters", {}).get("lines_dedup_lines_removed", 0) for s in stats) == 10788
+
+    # pages left with fewer than 400 words are dropped with the stage's reason, their text unedited
+    out2 = tmp_path / "run400"
+    res = curate("run", str(spec), "--input", str(folder), "--output", str(out2), "--workers", "2",
+                 "--set", "lines_dedup.min_words=400")
+    assert res.returncode == 0, res.stderr
+    removed = pads.dataset(str(out2 / "removed"), format="parquet").to_table()
+    short = sorted(n for n in names if len(remove_lines(pages[n], hot)[0].split()) < 400)
+    assert sorted(removed.column("id").to_pylist()) == short and len(short) == 11
+    assert set(removed.column("drop_reason").to_pylist()) == {"dedup:lines"}
+    assert removed.column("text").to_pylist() == [pages[n] for n in removed.column("id").to_pylist()]

@@ -27,15 +27,26 @@ spread before it is cut (Llama 3's 30M documents per bucket; ``buckets=1`` count
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import xxhash
 
-__all__ = ["doc_buckets", "frequent_lines", "line_hash", "line_keys", "normalize_line", "remove_lines"]
+from curate.core.errors import ConfigError
+from curate.core.pipeline import GlobalStage
+from curate.core.schema import require, with_field
+from curate.core.stage import set_column
+
+__all__ = ["LineDedup", "doc_buckets", "frequent_lines", "line_hash", "line_keys", "normalize_line", "remove_lines"]
 
 _DIGITS = re.compile(r"\d+")
 _BUCKET_SEED = 0x6C696E65  # "line": a bucket hash independent of the line hash
@@ -105,3 +116,90 @@ def remove_lines(text: str, lines: set[int]) -> tuple[str, int, int]:
         return text, 0, 0
     new = "".join(kept)
     return new, removed, len(text) - len(new)
+
+
+
+# --- the global stage (curate.core.pipeline.GlobalStage protocol) -------------------------------------
+LINES_REMOVED = pa.field("lines_dedup_lines_removed", pa.int64())
+CHARS_REMOVED = pa.field("lines_dedup_chars_removed", pa.int64())
+_LINE_KEYS = pa.schema([("shard", pa.string()), ("doc_id", pa.string()), ("bucket", pa.int64()), ("line", pa.int64())])
+
+
+@dataclasses.dataclass(frozen=True)
+class LineDedup(GlobalStage):
+    """Remove lines found in more than ``max_occurrences`` documents of a bucket (Llama 3).
+
+    Args:
+        buckets: documents are bucketed by a hash of their doc_id; counts are per bucket (1: whole run).
+        max_occurrences: a line in more documents than this is removed (Llama 3: 6).
+        min_words: a document that lost lines and is left with fewer words is dropped (``dedup:lines``);
+            50 is Gopher's minimum document length.
+        min_chars: the same with characters (0: off).
+    """
+
+    buckets: int = 1
+    max_occurrences: int = 6
+    min_words: int = 50
+    min_chars: int = 0
+    name: ClassVar[str] = "lines_dedup"
+    reason: ClassVar[str] = "dedup:lines"
+    decision_column: ClassVar[str] = "line"
+
+    def __post_init__(self):
+        for field, low in (("buckets", 1), ("max_occurrences", 1), ("min_words", 0), ("min_chars", 0)):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"lines_dedup.{field} must be an integer >= {low}; got {value!r}")
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        require(schema, self.name, text=pa.large_string(), doc_id=pa.string(), drop_reason=pa.string())
+        return with_field(with_field(super().output_schema(schema), LINES_REMOVED), CHARS_REMOVED)
+
+    def key_schemas(self) -> dict[str, pa.Schema]:
+        return {"lines": _LINE_KEYS}
+
+    def keys(self, batch: pa.RecordBatch, shard: str) -> dict[str, pa.Table]:
+        keys = line_keys(batch.column("text").to_pylist(), batch.column("doc_id").to_pylist(), self.buckets)
+        return {"lines": keys.add_column(0, "shard", pa.array([shard] * keys.num_rows, pa.string()))}
+
+    def resolve(self, engine, tables: dict[str, list[str]], out_dir: str) -> None:
+        def sub(name: str) -> str:
+            return os.path.join(out_dir, name)
+
+        counts = engine.group_agg(tables["lines"], ["bucket", "line"], [("doc_id", "count")], sub("counts"))
+        # the engines have no filter primitive: the count table is streamed here batch by batch (constant
+        # memory) and only the frequent lines, a small table, are written
+        scanner = pads.dataset(counts, format="parquet").scanner(
+            columns=["bucket", "line"], filter=pads.field("doc_id_count") > self.max_occurrences)
+        os.makedirs(sub("frequent"), exist_ok=True)
+        with pq.ParquetWriter(os.path.join(sub("frequent"), "part-00000.parquet"),
+                              pa.schema([("bucket", pa.int64()), ("line", pa.int64())])) as writer:
+            for b in scanner.to_batches():
+                writer.write_batch(b)
+        hits = engine.join(tables["lines"], [sub("frequent")], ["bucket", "line"], "semi", sub("hits"))
+        engine.partition_by([hits], "shard", sub("decisions"))
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table) -> pa.RecordBatch:
+        """Cut the shard's frequent lines from live rows; drop rows left too short (original text kept)."""
+        if "duplicate_of" not in batch.schema.names:
+            batch = set_column(batch, "duplicate_of", pa.nulls(batch.num_rows, pa.string()))
+        lines = defaultdict(set)
+        if decisions.num_rows:
+            for d, h in zip(decisions.column("doc_id").to_pylist(),
+                            decisions.column("line").cast(pa.int64()).to_pylist(), strict=True):
+                lines[d].add(h)
+        texts = batch.column("text").to_pylist()
+        reasons = batch.column("drop_reason").to_pylist()
+        cut_lines, cut_chars = [0] * batch.num_rows, [0] * batch.num_rows
+        for i, (doc, text, reason) in enumerate(zip(batch.column("doc_id").to_pylist(), texts, reasons, strict=True)):
+            if reason is not None or doc not in lines or text is None:
+                continue
+            new, cut_lines[i], cut_chars[i] = remove_lines(text, lines[doc])
+            if cut_lines[i] and (len(new.split()) < self.min_words or len(new) < self.min_chars):
+                reasons[i] = self.reason
+            else:
+                texts[i] = new
+        batch = set_column(batch, "text", pa.array(texts, batch.schema.field("text").type))
+        batch = set_column(batch, "drop_reason", pa.array(reasons, pa.string()))
+        batch = set_column(batch, LINES_REMOVED.name, pa.array(cut_lines, pa.int64()))
+        return set_column(batch, CHARS_REMOVED.name, pa.array(cut_chars, pa.int64()))
