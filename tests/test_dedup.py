@@ -267,3 +267,21 @@ def test_exact_jaccard_verification(corpus, tmp_path, threshold):
     expected = corpus[1] if threshold < 0.9 else {
         k: v for k, v in corpus[1].items() if v[0] != "dedup:minhash"}
     assert removed(str(out)) == expected
+
+
+def test_fineweb_on_warc_samples_runs_with_minhash_dedup(fineweb_reference):
+    """pipelines/fineweb.py with its default MinHash dedup: phases ran, every input doc is accounted for
+    once, and the output carries duplicate_of (null for kept docs)."""
+    run = fineweb_reference
+    assert os.path.exists(os.path.join(run, "completions", "minhash_dedup", "_resolved"))
+    meta = json.load(open(os.path.join(run, "run.json")))
+    for shard in meta["shards"]:
+        for phase in ("map-minhash_dedup", "map"):
+            assert os.path.exists(os.path.join(run, "completions", phase, shard))
+    before = sum(json.load(open(os.path.join(run, "stats", "map-minhash_dedup", s + ".json")))["reasons"]
+                 .get("kept", {"docs": 0})["docs"] for s in meta["shards"])
+    totals = json.load(open(os.path.join(run, "stats", "summary.json")))
+    assert totals["kept"]["docs"] + totals.get("dedup:minhash", {"docs": 0})["docs"] == before > 0
+    out = pads.dataset(os.path.join(run, "output"), format="parquet").to_table()
+    assert "duplicate_of" in out.schema.names and out.column("duplicate_of").null_count == out.num_rows
+    assert len(kept_ids(run)) == totals["kept"]["docs"]

@@ -99,7 +99,8 @@ def _winners_resolve(stage: GlobalStage, engine, keys: list[str], order: list[tu
     losers = _prim(engine, "first_per_group")(
         keys, ["group"], order, "doc_id", os.path.join(out_dir, "losers"), keep=["shard"]
     )
-    _prim(engine, "partition_by")([losers], "shard", os.path.join(out_dir, "decisions"))
+    if _rows(losers):  # no duplicates: no decisions (an engine may write no file for no rows)
+        _prim(engine, "partition_by")([losers], "shard", os.path.join(out_dir, "decisions"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,10 +300,12 @@ class MinHashDedup(GlobalStage):
         join = _prim(engine, "join")
         # star edges: every bucket member -> the bucket's smallest doc key
         edges = first(tables["bands"], ["band", "bkey"], [], "doc_key", sub("edges"))
-        if self.verify_threshold:
+        if self.verify_threshold and _rows(edges):
             ends = join([edges], tables["shingles"], ["doc_key"], "inner", sub("edges_a"))
             ends = join([ends], tables["kept_shingles"], ["kept"], "inner", sub("edges_ab"))
             edges = verify_edges(engine, ends, self.verify_threshold, sub("verified"))
+        if not _rows(edges):  # no band collisions (or none verified): nothing to remove
+            return
         comps = _prim(engine, "connected_components")([edges], sub("components"), src="doc_key", dst="kept")
         # the component's smallest node is its keeper; every other node is removed in its favour
         losers = first([comps], ["component"], [], "node", sub("losers"))
@@ -368,6 +371,11 @@ def _files(paths: list[str]) -> list[str]:
         else:
             files.append(p)
     return files
+
+
+def _rows(path: str) -> int:
+    """Rows in a primitive's output folder, from the Parquet footers (0 when it wrote nothing)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in _files([path])) if os.path.exists(path) else 0
 
 
 def _read(paths: list[str]) -> pa.Table:
