@@ -255,6 +255,33 @@ def _unique_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return x, y, first
 
 
+def split_by_hash(table: pa.Table, key: str, parts: int) -> list[pa.Table]:
+    """Cut ``table`` into ``parts`` by a mixed hash of the int64 ``key``, so each node's rows meet."""
+    h = _np(table.column(key)).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    part = (h >> np.uint64(40)) % np.uint64(parts)
+    return [table.filter(pa.array(part == p)) for p in range(parts)]
+
+
+def sample_keys(table: pa.Table, key: str, k: int = 1000) -> np.ndarray:
+    """Up to ``k`` evenly spaced distinct values of ``key``: a block's share of the range bounds."""
+    values = np.unique(_np(table.column(key)))
+    return values[np.linspace(0, len(values) - 1, min(k, len(values))).astype(np.int64)] if len(values) else values
+
+
+def range_bounds(samples: list[np.ndarray], parts: int) -> np.ndarray:
+    """``parts - 1`` split points from the blocks' samples (empty when there are no rows)."""
+    values = np.unique(np.concatenate([np.asarray(s, np.int64) for s in samples] or [np.empty(0, np.int64)]))
+    if not len(values):
+        return values
+    return values[np.linspace(0, len(values) - 1, parts + 1)[1:-1].astype(np.int64)]
+
+
+def split_by_range(table: pa.Table, key: str, bounds: np.ndarray) -> list[pa.Table]:
+    """Cut ``table`` at ``bounds``: part p holds keys in (bounds[p-1], bounds[p]]; parts in key order."""
+    part = np.searchsorted(bounds, _np(table.column(key)), side="left")
+    return [table.filter(pa.array(part == p)) for p in range(len(bounds) + 1)]
+
+
 def symmetric(table: pa.Table) -> pa.Table:
     """(hi, lo) -> both directions as (u, v), the large-star input keyed by u."""
     hi, lo = _np(table.column("hi")), _np(table.column("lo"))

@@ -8,11 +8,14 @@ a pool that claims every CPU starves Ray Data's own tasks (PITFALLS).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate.core.config import RunConfig
 from curate.core.ids import sample_mask
@@ -20,6 +23,9 @@ from curate.core.pipeline import Pipeline, Shard
 from curate.core.run import MapJob, load_pipeline, run_shard
 from curate.core.schema import conform
 from curate.engines import AGGREGATIONS
+from curate.engines import primitives as prim
+
+log = logging.getLogger(__name__)
 
 
 class _ShardRunner:
@@ -47,6 +53,35 @@ class _Chain:
             for b in table.cast(self.schemas[0]).to_batches()
         ]
         return pa.Table.from_batches(batches, self.schemas[-1])
+
+
+def _split(block: pa.Table, prep, key: str, parts: int) -> tuple[pa.Table, ...]:
+    """Map side of a hash shuffle: ``prep`` the block, then cut it into ``parts`` by ``key``."""
+    return tuple(prim.split_by_hash(prep(block) if prep else block, key, parts))
+
+
+def _reduce(kernel, *tables: pa.Table) -> tuple[pa.Table, int]:
+    """Reduce side: one partition's rows (every row of its keys) through ``kernel``, and its chg count."""
+    out = kernel(pa.concat_tables(tables))
+    return out, int(pc.sum(out.column("chg")).as_py() or 0)
+
+
+def _apply(fn, table: pa.Table, **kwargs):
+    return fn(table, **kwargs)
+
+
+def _split_range(block: pa.Table, key: str, bounds) -> tuple[pa.Table, ...]:
+    return tuple(prim.split_by_range(block, key, bounds))
+
+
+def _write_part(out_dir: str, index: int, kernel, *tables: pa.Table) -> int:
+    """Write partition ``index`` as ``part-<index>.parquet`` (temp name + rename: a retry overwrites)."""
+    out = kernel(pa.concat_tables(tables))
+    path = os.path.join(out_dir, f"part-{index:05d}.parquet")
+    tmp = os.path.join(out_dir, f".part-{index:05d}.parquet.tmp-{os.getpid()}")
+    pq.write_table(out, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return out.num_rows
 
 
 def _actor_pool(size: int):
@@ -123,6 +158,87 @@ class RayEngine:
         self.ray.data.read_parquet(inputs).map_batches(keep, batch_format="pyarrow").write_parquet(
             out_dir, mode="overwrite"
         )
+        return out_dir
+
+    # Dedup primitives. Group-wise work is a hash shuffle by the group key followed by a kernel over
+    # each whole block (batch_size=None), which is how Ray's own map_groups keeps groups together, but
+    # with one vectorised call per block instead of one Python call per group.
+    def _by_key(self, ds, keys: list[str], fn, **kwargs):
+        from functools import partial
+
+        return ds.repartition(max(1, self.workers), keys=list(keys)).map_batches(
+            partial(fn, **kwargs) if kwargs else fn, batch_size=None, batch_format="pyarrow")
+
+    def connected_components(self, edges: list[str], out_dir: str, src: str = "a", dst: str = "b") -> str:
+        """Large-star / small-star (Kiveris et al. 2014, see curate.engines.primitives) until a round
+        changes no edge. Each step is a hash shuffle by node done with plain Ray tasks over object refs
+        (the driver holds refs and one ``chg`` count per partition, never edges): a Ray Data
+        ``repartition(keys=...)`` starts its shuffle actors anew each time, 6-8 s per step here, and
+        this loop runs two steps per round. Ray Data reads the edges and shuffles the final labels."""
+        from functools import partial
+
+        prim.check_edges(edges, src, dst)
+        raw = self.ray.data.read_parquet(edges, columns=[src, dst])
+        blocks = raw.map_batches(partial(prim.orient, src=src, dst=dst), batch_format="pyarrow").to_arrow_refs()
+        parts = max(2, self.workers)
+        split = self.ray.remote(_split).options(num_returns=parts)
+        reduce = self.ray.remote(_reduce).options(num_returns=2)
+
+        def step(blocks, prep, key, kernel):
+            mapped = [split.remote(b, prep, key, parts) for b in blocks]
+            out = [reduce.remote(kernel, *(m[p] for m in mapped)) for p in range(parts)]
+            return [t for t, _ in out], sum(self.ray.get([c for _, c in out]))
+
+        rounds = 0
+        while True:
+            rounds += 1
+            if rounds > prim.MAX_ROUNDS:
+                raise RuntimeError(f"connected_components did not converge in {prim.MAX_ROUNDS} rounds")
+            blocks, changed_large = step(blocks, prim.symmetric, "u", prim.large_star)
+            blocks, changed_small = step(blocks, None, "hi", prim.small_star)
+            if not changed_large and not changed_small:
+                break
+        self.cc_rounds = rounds
+        log.info("connected_components: %d large/small-star rounds", rounds)
+        # Final labels: every endpoint is its own candidate, every star leaf its centre; a range split
+        # on node (bounds from a sample of each block) makes part-00000, part-00001, ... sorted by node.
+        task = self.ray.remote(_apply)
+        cands = [task.remote(prim.stars_to_candidates, b) for b in blocks]
+        cands += raw.map_batches(partial(prim.endpoints, src=src, dst=dst), batch_format="pyarrow").to_arrow_refs()
+        samples = self.ray.get([task.remote(prim.sample_keys, c, key="node") for c in cands])
+        bounds = prim.range_bounds(samples, parts)
+        split = self.ray.remote(_split_range).options(num_returns=parts)
+        mapped = [split.remote(c, "node", bounds) for c in cands]
+        prim.fresh_dir(out_dir)
+        write = self.ray.remote(_write_part)
+        self.ray.get([write.remote(out_dir, p, prim.min_component, *(m[p] for m in mapped)) for p in range(parts)])
+        return out_dir
+
+    def first_per_group(self, inputs: list[str], by: list[str], order: list[tuple[str, str]], id_col: str,
+                        out_dir: str, keep: list[str] = ()) -> str:
+        """The local kernel on each block of a hash shuffle by ``by``; then a sort by ``id_col``."""
+        cols = prim.check_first_per_group(inputs, by, order, id_col, keep)
+        ds = self._by_key(self.ray.data.read_parquet(inputs, columns=cols), by, prim.first_per_group_table,
+                          by=list(by), order=list(order), id_col=id_col, keep=list(keep))
+        ds.sort(id_col).write_parquet(out_dir, mode="overwrite")
+        return out_dir
+
+    def join(self, left: list[str], right: list[str], on: list[str], how: str, out_dir: str) -> str:
+        """Ray Data's hash join (polars); output sorted by ``on`` (then the other columns)."""
+        lcols, rcols, order = prim.check_join(left, right, on, how)
+        kind = {"inner": "inner", "left": "left_outer", "anti": "left_anti", "semi": "left_semi"}[how]
+        out = self.ray.data.read_parquet(left).join(
+            self.ray.data.read_parquet(right, columns=[*on, *rcols]), join_type=kind,
+            num_partitions=max(1, self.workers), on=tuple(on))
+        out.select_columns([*on, *lcols, *rcols]).sort(order).write_parquet(out_dir, mode="overwrite")
+        return out_dir
+
+    def partition_by(self, inputs: list[str], column: str, out_dir: str) -> str:
+        """``out_dir/<value>/part-*.parquet``, written by the kernel on each block of a hash shuffle."""
+        prim.check_partition_by(inputs, column)
+        prim.fresh_dir(out_dir)
+        self._by_key(self.ray.data.read_parquet(inputs), [column], prim.write_partitions, column=column,
+                     out_dir=out_dir).materialize()
         return out_dir
 
 
