@@ -186,6 +186,17 @@ def _tiny_gpt(seed: int = 0):
     return GPT(PRESETS["tiny"].model).eval()
 
 
+class _Plain(torch.nn.Module):
+    """The GPT seen only through ``model(idx)``: hides its ``hidden``/``wte`` shortcut."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.config = model, model.config
+
+    def forward(self, idx, targets=None):
+        return self.inner(idx, targets)
+
+
 def test_batched_scores_equal_one_by_one_reference_on_a_real_gpt(full_tasks, gpt2):
     """Left truncation, right padding and the continuation positions, checked against a plain reference:
     each request alone, unpadded, log-softmax over the whole sequence."""
@@ -196,6 +207,9 @@ def test_batched_scores_equal_one_by_one_reference_on_a_real_gpt(full_tasks, gpt
     requests += [([evals.EOT], gpt2.encode_ordinary(c)) for e in full_tasks["blimp"].examples[:5] for c in e.choices]
     requests.append((list(range(1000, 1000 + 3 * T)), [1, 2, 3]))  # far longer than seq_len
     logp, greedy = evals._score(model, requests, device="cpu", batch_size=4)
+    # the output layer applied only at scored positions (our GPT) equals slicing the full logits
+    plain_logp, plain_greedy = evals._score(_Plain(model), requests, device="cpu", batch_size=4)
+    assert plain_logp == pytest.approx(logp, abs=1e-4) and plain_greedy == greedy
     with torch.no_grad():
         for (ctx, cont), lp, gr in zip(requests, logp, greedy, strict=True):
             full = (ctx + cont)[-(T + 1):]
