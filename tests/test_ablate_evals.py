@@ -147,6 +147,8 @@ def test_accuracy_and_probability_are_exact_for_a_model_with_known_probabilities
     assert got.keys() == want.keys()
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-6), k
+    with pytest.raises(ValueError, match="kind 'generate'"):
+        evaluate(model, encode, [Task("x", "generate", [])], eot=EOT_ID)
 
 
 def test_truncation_and_padding_do_not_change_scores():

@@ -261,12 +261,12 @@ def evaluate(model, encode: Callable[[str], list[int]], tasks: Iterable[Task], *
     """
     out: dict[str, float] = {}
     for task in tasks:
-        requests, owners = [], []
-        for e, ex in enumerate(task.examples):
+        if task.kind not in ("mc", "pair", "lambada"):
+            raise ValueError(f"task {task.name!r} has kind {task.kind!r}: expected 'mc', 'pair' or 'lambada'")
+        requests = []
+        for ex in task.examples:
             ctx = encode(ex.context) if ex.context else [eot]
-            for choice in ex.choices:
-                requests.append((ctx, encode(choice)))
-                owners.append(e)
+            requests += [(ctx, encode(choice)) for choice in ex.choices]
         logp, greedy = _score(model, requests, device=device, batch_size=batch_size)
         acc, prob = [], []
         pos = 0
