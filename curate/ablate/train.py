@@ -165,7 +165,10 @@ def train(tokens: np.ndarray, preset: Preset | str, seed: int, total_tokens: int
     accum = preset.batch_size // micro
     steps = -(-int(total_tokens) // preset.tokens_per_step)
     cuda = dev.type == "cuda"
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # a fixed CPU thread count (CURATE_TRAIN_THREADS, default: the cores this process may use); on a
+    # machine shared with other jobs fewer threads can be faster, as OpenMP threads then wait on each other
+    threads = int(os.environ.get("CURATE_TRAIN_THREADS", 0)) or (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     with contextlib.nullcontext() if cuda else _cpu_determinism(threads):
         torch.manual_seed(seed)
         model = GPT(cfg)  # initialised on the CPU: the same weights for a seed on every device
