@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import time
 
 import numpy as np
@@ -122,11 +123,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3, help="untimed reference steps (compile) first")
     ap.add_argument("--micro-batch", type=int, default=0, help="override the preset's micro-batch (both)")
     args = ap.parse_args()
+    data = np.random.default_rng(0).integers(0, 50257, size=20_000_000, dtype=np.int64).astype(np.uint16)
+    cpu = [n for n in args.presets if get_preset(n).device == "cpu"]
+    for name in cpu:  # CPU presets: our trainer alone (the reference is a GPU trainer)
+        p = get_preset(name)
+        _, res = train(data, p, 0, (args.steps + 1) * p.tokens_per_step, progress=False)
+        threads = os.environ.get("CURATE_TRAIN_THREADS") or len(os.sched_getaffinity(0))
+        print(f"{name} (cpu, {threads} threads): ours {res.tokens_per_s:,.0f} tok/s", flush=True)
+    args.presets = [n for n in args.presets if n not in cpu]
+    if not args.presets:
+        return
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU (the presets train in bf16 with torch.compile)")
     dev = torch.device("cuda")
     print(f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}", flush=True)
-    data = np.random.default_rng(0).integers(0, 50257, size=20_000_000, dtype=np.int64).astype(np.uint16)
     rows = []
     for name in args.presets:
         preset = get_preset(name)
