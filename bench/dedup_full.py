@@ -114,24 +114,29 @@ from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets
 from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
 
-src, work, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cfg = MinhashConfig()  # FineWeb: 5-grams, 14 buckets x 8 hashes, 64-bit xxhash
-tasks = 8
-sig = LocalPipelineExecutor(pipeline=[ParquetReader(src, text_key="text", id_key="id"),
-                                      MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)],
-                            tasks=tasks, workers=workers, logging_dir=f"{work}/logs/sig")
-buckets = LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(input_folder=f"{work}/sigs",
-                                                              output_folder=f"{work}/buckets", config=cfg)],
-                                tasks=cfg.num_buckets, workers=workers, logging_dir=f"{work}/logs/buckets",
-                                depends=sig)
-cluster = LocalPipelineExecutor(pipeline=[MinhashDedupCluster(input_folder=f"{work}/buckets",
-                                                              output_folder=f"{work}/remove_ids", config=cfg)],
-                                tasks=1, logging_dir=f"{work}/logs/cluster", depends=buckets)
-filt = LocalPipelineExecutor(pipeline=[ParquetReader(src, text_key="text", id_key="id"),
-                                       MinhashDedupFilter(input_folder=f"{work}/remove_ids"),
-                                       ParquetWriter(f"{work}/output")],
-                             tasks=tasks, workers=workers, logging_dir=f"{work}/logs/filter", depends=cluster)
-filt.run()
+def main():
+    src, work, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    cfg = MinhashConfig()  # FineWeb: 5-grams, 14 buckets x 8 hashes, 64-bit xxhash
+    tasks = 8
+    sig = LocalPipelineExecutor(pipeline=[ParquetReader(src, text_key="text", id_key="id"),
+                                          MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)],
+                                tasks=tasks, workers=workers, logging_dir=f"{work}/logs/sig")
+    buckets = LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(input_folder=f"{work}/sigs",
+                                                                  output_folder=f"{work}/buckets", config=cfg)],
+                                    tasks=cfg.num_buckets, workers=workers, logging_dir=f"{work}/logs/buckets",
+                                    depends=sig)
+    cluster = LocalPipelineExecutor(pipeline=[MinhashDedupCluster(input_folder=f"{work}/buckets",
+                                                                  output_folder=f"{work}/remove_ids", config=cfg)],
+                                    tasks=1, logging_dir=f"{work}/logs/cluster", depends=buckets)
+    filt = LocalPipelineExecutor(pipeline=[ParquetReader(src, text_key="text", id_key="id"),
+                                           MinhashDedupFilter(input_folder=f"{work}/remove_ids"),
+                                           ParquetWriter(f"{work}/output")],
+                                 tasks=tasks, workers=workers, logging_dir=f"{work}/logs/filter", depends=cluster)
+    filt.run()
+
+
+if __name__ == "__main__":  # datatrove's workers spawn: they re-import this file
+    main()
 '''
 
 
