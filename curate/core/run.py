@@ -223,7 +223,10 @@ def run_phases(
                 continue
             stage = pipeline.stages[phase.start]
             keys = run_dir.file("phases", f"map-{stage.name}")
-            tables = {t: [os.path.join(keys, t, shard_file(s.name)) for s in shards] for t in stage.key_schemas()}
+            # one folder per table (it holds exactly this run's shard files: a changed shard list is
+            # refused), not a list of files: Ray lists many paths on threads and, without aiohttp,
+            # races on importing fsspec's HTTP filesystem
+            tables = {t: [os.path.join(keys, t)] for t in stage.key_schemas()}
             work = run_dir.file("phases", phase.name)
             shutil.rmtree(work, ignore_errors=True)
             on_phase(phase, 0)
