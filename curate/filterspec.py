@@ -45,6 +45,7 @@ STAGES = {
     "url_dedup": "curate.dedup.stages:URLDedup",
     "exact_dedup": "curate.dedup.stages:ExactDedup",
     "minhash_dedup": "curate.dedup.stages:MinHashDedup",
+    "lines_dedup": "curate.dedup.lines:LineDedup",
 }
 
 
