@@ -92,7 +92,8 @@ def test_gopher_end_to_end_on_real_pages(gopher_run):
     metrics = ["loss/wikitext2", "loss/heldout/baseline", "loss/heldout/gopher", "core"]
     metrics += [f"{t}/acc" for t in tasks] + [f"{t}/prob" for t in tasks]
     for r in rep["runs"]:
-        assert sorted(r["metrics"]) == sorted(metrics)
+        assert sorted(r["metrics"]) == sorted(metrics + [f"{t}/n" for t in tasks])  # n: examples scored
+        assert all(r["metrics"][f"{t}/n"] == 20 for t in tasks)
         assert r["train"]["tokens"] >= 40000 - rep["model"]["seq_len"] * 64
         assert 0 < r["metrics"]["loss/wikitext2"] < 12
     comp = rep["comparisons"]["gopher"]
