@@ -131,6 +131,21 @@ def build(config: Config) -> Pipeline:
 '''
 
 
+def _portal_run_inputs(pages: dict, tmp_path):
+    """The 71 pages as two Parquet shards (counts must cross them) and a pipeline file with the stage."""
+    import pyarrow as pa
+
+    names = list(pages)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, part in enumerate((names[:35], names[35:])):
+        pq.write_table(pa.table({"id": part, "url": [f"http://{n.split('_')[0]}/{n}" for n in part],
+                                 "text": [pages[n] for n in part]}), folder / f"pages-{k}.parquet")
+    spec = tmp_path / "lines_pipeline.py"
+    spec.write_text(PIPELINE)
+    return folder, spec
+
+
 def test_line_dedup_stage_in_a_phased_run(portal, tmp_path):
     """The stage through `curate run`: map phase writes line keys, the local engine counts them, the next
     phase cuts template lines; counters and reasons come out in the run's stats and files."""
@@ -145,13 +160,7 @@ def test_line_dedup_stage_in_a_phased_run(portal, tmp_path):
     keys = line_keys(list(pages.values()), names, buckets=1)
     counts = keys.group_by(["bucket", "line"]).aggregate([("doc_id", "count")])
     hot = set(frequent_lines(counts, 6).column("line").to_pylist())
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for k, part in enumerate((names[:35], names[35:])):  # two shards: counts must cross them
-        pq.write_table(pa.table({"id": part, "url": [f"http://{n.split('_')[0]}/{n}" for n in part],
-                                 "text": [pages[n] for n in part]}), folder / f"pages-{k}.parquet")
-    spec = tmp_path / "lines_pipeline.py"
-    spec.write_text(PIPELINE)
+    folder, spec = _portal_run_inputs(pages, tmp_path)
     out = tmp_path / "run"
     res = curate("run", str(spec), "--input", str(folder), "--output", str(out), "--workers", "2")
     assert res.returncode == 0, res.stderr
@@ -174,3 +183,21 @@ def test_line_dedup_stage_in_a_phased_run(portal, tmp_path):
     assert sorted(removed.column("id").to_pylist()) == short and len(short) == 11
     assert set(removed.column("drop_reason").to_pylist()) == {"dedup:lines"}
     assert removed.column("text").to_pylist() == [pages[n] for n in removed.column("id").to_pylist()]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("engine", ["spark", "ray"])
+def test_line_dedup_same_files_on_every_engine(portal, tmp_path, engine):
+    """Counts through Spark's / Ray's group-by give the same cut lines and byte-identical files."""
+    from tests.conftest import curate, tree_digest
+
+    folder, spec = _portal_run_inputs(portal[0], tmp_path)
+    runs = {}
+    for name in ("local", engine):
+        runs[name] = tmp_path / name
+        res = curate("run", str(spec), "--engine", name, "--input", str(folder), "--output", str(runs[name]),
+                     "--workers", "2", "--set", "spark.master=local[2]")
+        assert res.returncode == 0, res.stderr
+    kept = pads.dataset(str(runs[engine] / "output"), format="parquet").to_table()
+    assert int(kept.column("lines_dedup_lines_removed").to_numpy().sum()) == 10788
+    assert tree_digest(str(runs[engine])) == tree_digest(str(runs["local"]))
