@@ -119,16 +119,7 @@ class LocalEngine:
 
 def _dataset(paths: list[str]) -> pads.Dataset:
     """A dataset over files and directories alike (dot- and underscore-files skipped, as Spark does)."""
-    files: list[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            files += sorted(
-                os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs
-                if f.endswith(".parquet") and not f.startswith((".", "_"))
-            )
-        else:
-            files.append(p)
-    return pads.dataset(files, format="parquet")
+    return pads.dataset(prim.parquet_files(paths), format="parquet")
 
 
 def _write(table: pa.Table, out_dir: str) -> str:
