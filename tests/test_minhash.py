@@ -133,11 +133,11 @@ def test_signatures_equal_datatrove():
 
 
 def test_vectorised_xxh64_equals_xxhash():
-    """The numpy XXH64 behind the shingle hashes equals the xxhash library on every length class."""
+    """The compiled XXH64 behind the shingle hashes equals the xxhash library on every length class."""
     xxhash = pytest.importorskip("xxhash")
     rng = random.Random(5)
     spans = [bytes(rng.randrange(256) for _ in range(n)) for n in [*range(0, 140), *rng.sample(range(140, 3000), 40)]]
-    buf = b"".join(spans)
+    buf = np.frombuffer(b"".join(spans), dtype=np.uint8)
     lengths = np.array([len(s) for s in spans], dtype=np.int64)
     got = _xxh64_spans(buf, np.cumsum(lengths) - lengths, lengths)
     assert got.tolist() == [xxhash.xxh64_intdigest(s) for s in spans]
@@ -293,14 +293,15 @@ def test_planted_corpus_is_deterministic_and_hits_its_targets():
 
 def test_permuted_value_just_above_the_prime_is_reduced():
     """A shingle hash whose ``(a*x+b) mod 2^64`` reduces to p + 5 must count as 5 (the rare exact branch)."""
-    from curate.dedup.minhash import _permutations, _permuted_min
+    from curate.dedup.minhash import SENTINEL, _min_into, _permutations
 
     a, b = _permutations(112, 1)
     p = (1 << 61) - 1
-    k = next(i for i in range(112) if int(a[0, i]) % 2)  # an invertible multiplier mod 2^64
-    x = ((p | (5 << 61)) - int(b[0, k])) * pow(int(a[0, k]), -1, 1 << 64) % (1 << 64)
-    h = np.array([x, 12345, 999], dtype=np.uint64)
-    got = _permuted_min(h, np.array([0, 2]), a, b, *np.empty((2, 3, 112), dtype=np.uint64))
-    ref = [[min((int(ai) * v + int(bi)) % (1 << 64) % p for v in seg) for ai, bi in zip(a[0], b[0], strict=True)]
+    k = next(i for i in range(112) if int(a[i]) % 2)  # an invertible multiplier mod 2^64
+    x = ((p | (5 << 61)) - int(b[k])) * pow(int(a[k]), -1, 1 << 64) % (1 << 64)
+    got = np.full((2, 112), SENTINEL, dtype=np.uint64)
+    for row, seg in zip(got, ([x, 12345], [999]), strict=True):
+        _min_into(row, np.array(seg, dtype=np.uint64), len(seg), a, b)
+    ref = [[min((int(ai) * v + int(bi)) % (1 << 64) % p for v in seg) for ai, bi in zip(a, b, strict=True)]
            for seg in ([x, 12345], [999])]
     assert got.tolist() == ref and got[0, k] == 5
