@@ -12,10 +12,10 @@ import zipfile
 import numpy as np
 import pytest
 
+from curate.dedup._kernels import _xxh64_spans
 from curate.dedup.minhash import (
     SENTINEL,
     MinHashParams,
-    _xxh64_spans,
     band_keys,
     candidate_pairs,
     components,
@@ -293,7 +293,8 @@ def test_planted_corpus_is_deterministic_and_hits_its_targets():
 
 def test_permuted_value_just_above_the_prime_is_reduced():
     """A shingle hash whose ``(a*x+b) mod 2^64`` reduces to p + 5 must count as 5 (the rare exact branch)."""
-    from curate.dedup.minhash import SENTINEL, _min_into, _permutations
+    from curate.dedup._kernels import _min_into
+    from curate.dedup.minhash import SENTINEL, _permutations
 
     a, b = _permutations(112, 1)
     p = (1 << 61) - 1
