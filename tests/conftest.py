@@ -17,6 +17,22 @@ GPT2 = os.path.join(DATA, "tokenizers", "gpt2")
 FINEWEB_SETS = ["--set", f"tokens.tokenizer_dir={GPT2}"]
 
 
+SLOW_STAGE = '''
+import dataclasses, time
+from typing import ClassVar
+from curate.core.pipeline import Pipeline
+from curate.core.stage import Stage
+from curate.io.parquet import ParquetSource
+
+@dataclasses.dataclass(frozen=True)
+class Slow(Stage):
+    seconds: float = 0.0
+    name: ClassVar[str] = "slow"
+    def process(self, batch):
+        time.sleep(self.seconds)
+        return batch
+'''  # the head of a pipeline file whose stage sleeps per batch: crash tests kill runs mid-way with it
+
 def curate(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in a fresh interpreter, as a user would."""
     return subprocess.run(

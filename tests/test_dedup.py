@@ -17,7 +17,7 @@ import pytest
 from curate.core.ids import doc_id_for
 from curate.dedup.stages import ExactDedup, MinHashDedup, URLDedup, hash64, normalize_url
 from curate.sample import _wikitext
-from tests.conftest import DATA, ROOT, curate, kept_ids, tree_digest
+from tests.conftest import DATA, ROOT, SLOW_STAGE, curate, kept_ids, tree_digest
 
 FILTER = os.path.join(ROOT, "pipelines", "filter.py")
 DEDUP = ["--filter", "url_dedup", "--filter", "exact_dedup", "--filter", "minhash"]
@@ -182,21 +182,7 @@ def test_engine_parity(engine, local_run, corpus, tmp_path):
     assert tree_digest(str(out)) == tree_digest(local_run)
 
 
-SLOW_DEDUP = '''
-import dataclasses, time
-from typing import ClassVar
-from curate.core.pipeline import Pipeline
-from curate.core.stage import Stage
-from curate.dedup.stages import ExactDedup, MinHashDedup
-from curate.io.parquet import ParquetSource
-
-@dataclasses.dataclass(frozen=True)
-class Slow(Stage):
-    seconds: float = 0.0
-    name: ClassVar[str] = "slow"
-    def process(self, batch):
-        time.sleep(self.seconds)
-        return batch
+SLOW_DEDUP = SLOW_STAGE + '''from curate.dedup.stages import ExactDedup, MinHashDedup
 
 @dataclasses.dataclass(frozen=True)
 class Config:

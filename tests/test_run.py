@@ -10,23 +10,9 @@ import time
 import pyarrow.dataset as pads
 import pytest
 
-from tests.conftest import LENGTH, ROOT, curate, kept_ids, tree_digest
+from tests.conftest import LENGTH, ROOT, SLOW_STAGE, curate, kept_ids, tree_digest
 
-SLOW_PIPELINE = '''
-import dataclasses, time
-from typing import ClassVar
-from curate.core.pipeline import Pipeline
-from curate.core.stage import Stage
-from curate.filters.length import Length
-from curate.io.parquet import ParquetSource
-
-@dataclasses.dataclass(frozen=True)
-class Slow(Stage):
-    seconds: float = 0.0
-    name: ClassVar[str] = "slow"
-    def process(self, batch):
-        time.sleep(self.seconds)
-        return batch
+SLOW_PIPELINE = SLOW_STAGE + '''from curate.filters.length import Length
 
 @dataclasses.dataclass(frozen=True)
 class Config:
