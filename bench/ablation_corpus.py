@@ -12,6 +12,13 @@ packages are downloaded, not installed:
     .venv/bin/python bench/ablation_corpus.py --doc-root /tmp/debdocs/root --web runs/web/web.parquet \\
         --out runs/ablation-corpus.parquet
 
+Then, on a GPU machine (the ablation path needs only torch, numpy, pyarrow, tiktoken and matplotlib;
+DATA holds tokenizers/gpt2, lm-benchmarks, blimp and wikitext-2 from ../shared/data):
+
+    PYTHONPATH=. python3 -m curate.cli ablate --filter gopher --input runs/ablation-corpus.parquet \
+        --output bench/results/ablate-gpu/gopher --preset gpu-20m --seeds 3 --device cuda \
+        --data DATA --tokenizer-dir DATA/tokenizers/gpt2
+
 Columns ``doc_id, id, source, text`` (ids: the page's path under the doc root, stable across builds).
 """
 
