@@ -168,6 +168,17 @@ def test_batched_shingles_equal_the_plain_definition():
             np.testing.assert_array_equal(sigs[i], signatures([doc])[0])
 
 
+def test_batch_rows_equal_single_documents(articles):
+    """Empty and whitespace-only documents inside and at the end of a batch, next to documents of more
+    than 256 shingles (the kernel's block) and fewer words than a shingle, change no other row."""
+    long = [a for a in articles if len(a.split()) > 600][:3]
+    docs = ["", long[0], " \t\n ", "two words", long[1], "", "\u00a0\u3000", long[2], "a b c d e", "", " "]
+    batch = signatures(docs)
+    for i, doc in enumerate(docs):
+        np.testing.assert_array_equal(batch[i], signatures([doc])[0], err_msg=repr(doc[:40]))
+    assert [bool((row == SENTINEL).all()) for row in batch] == [not d.split() for d in docs]
+
+
 def test_identical_collide_in_every_band(articles):
     docs = articles[:20]
     keys = band_keys(signatures(docs + docs))
@@ -294,7 +305,7 @@ def test_planted_corpus_is_deterministic_and_hits_its_targets():
 def test_permuted_value_just_above_the_prime_is_reduced():
     """A shingle hash whose ``(a*x+b) mod 2^64`` reduces to p + 5 must count as 5 (the rare exact branch)."""
     from curate.dedup._kernels import _min_into
-    from curate.dedup.minhash import SENTINEL, _permutations
+    from curate.dedup.minhash import _permutations
 
     a, b = _permutations(112, 1)
     p = (1 << 61) - 1

@@ -1,12 +1,22 @@
 """Compiled (numba) MinHash kernels: shingle spans, XXH64, permutations and minima in one pass.
 
 Imported lazily by :mod:`curate.dedup.minhash` (numba and its compiled code cost ~150 MiB of RSS, which
-processes that never make signatures, such as a resolve-phase driver, should not pay). ``cache=True``
-keeps the machine code next to this file: the first call in a fresh install compiles for ~5 s.
+processes that never make signatures, such as a resolve-phase driver, should not pay). The machine code
+is cached where numba can write (this package's ``__pycache__``, else the user's cache directory, or
+``NUMBA_CACHE_DIR``): the first call compiles for ~5 s, later processes load it. Where nothing is
+writable (a read-only install without a home directory), every process compiles once instead.
 """
 
 import numba
 import numpy as np
+
+
+def _jit(fn):
+    try:
+        return numba.njit(nogil=True, cache=True)(fn)
+    except RuntimeError:  # numba found no writable cache location
+        return numba.njit(nogil=True)(fn)
+
 
 MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _SHIFT61 = np.uint64(61)
@@ -37,7 +47,7 @@ def _read(d, i, n):
     return v
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _xxh64(d, p, n):
     """XXH64 (seed 0) of ``d[p:p+n]``, as specified in github.com/Cyan4973/xxHash doc/xxhash_spec.md."""
     end = p + n
@@ -71,7 +81,7 @@ def _xxh64(d, p, n):
     return h ^ (h >> np.uint64(32))
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _xxh64_spans(d, start, length):
     """``xxh64(d[start[i]:start[i]+length[i]])`` for every span (tests compare it with xxhash)."""
     out = np.empty(len(start), dtype=np.uint64)
@@ -80,7 +90,7 @@ def _xxh64_spans(d, start, length):
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _min_into(row, hashes, n, a, b):
     """``row[k] = min(row[k], min_i (a[k] * hashes[i] + b[k]) mod p)`` over ``hashes[:n]``.
 
@@ -97,7 +107,7 @@ def _min_into(row, hashes, n, a, b):
         row[k] = m
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _words_of(buf, pos, end, tmp, ws, we):
     """Copies the words of ``buf[pos:end]`` into ``tmp`` one space apart; their spans go to ``ws``/``we``."""
     nw, t, inword = 0, 0, False
@@ -122,7 +132,7 @@ def _words_of(buf, pos, end, tmp, ws, we):
     return nw
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _batch_kernel(buf, doc_end, ngram, a, b, sigs, hashes, counts):
     """Per document (``buf`` up to ``doc_end[i]``, then one separator byte): its shingles' XXH64 (the
     bytes of ``ngram`` words joined by one space; fewer words: one shingle of all of them).
@@ -134,8 +144,8 @@ def _batch_kernel(buf, doc_end, ngram, a, b, sigs, hashes, counts):
     for i in range(len(doc_end)):
         size = max(size, doc_end[i] - (doc_end[i - 1] + 1 if i else 0) + 1)
     tmp = np.empty(size, dtype=np.uint8)
-    ws = np.empty(size, dtype=np.int64)
-    we = np.empty(size, dtype=np.int64)
+    ws = np.empty(size // 2 + 1, dtype=np.int64)  # a word takes at least one byte and one separator
+    we = np.empty(size // 2 + 1, dtype=np.int64)
     block = np.empty(_BLOCK, dtype=np.uint64)
     pos, out = 0, 0
     for doc in range(len(doc_end)):

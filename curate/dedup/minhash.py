@@ -1,4 +1,4 @@
-"""MinHash LSH fuzzy deduplication: pure, engine-independent, numpy-vectorised building blocks.
+"""MinHash LSH fuzzy deduplication: pure, engine-independent, batched building blocks.
 
 MinHash (Broder, "On the resemblance and containment of documents", 1997) estimates the Jaccard
 similarity of two documents' shingle sets: under a random permutation of the shingle universe, the
@@ -295,7 +295,7 @@ def shingles(text: str, params: MinHashParams = MinHashParams()) -> np.ndarray:
     from curate.dedup._kernels import _batch_kernel
 
     buf, doc_end = _pack([text])
-    hashes, counts = np.empty(len(buf), dtype=np.uint64), np.zeros(1, dtype=np.int64)
+    hashes, counts = np.empty(len(buf) // 2 + 1, dtype=np.uint64), np.zeros(1, dtype=np.int64)  # <= words
     _batch_kernel(buf, doc_end, params.ngram, _NO_PERM, _NO_PERM, np.empty((1, 0), dtype=np.uint64), hashes, counts)
     return np.unique(hashes[: counts[0]])
 
