@@ -8,7 +8,8 @@ the signature/band-key map phase, the resolve phase (engine group-by, connected 
 phase. datatrove 0.10: ParquetReader -> MinhashDedupSignature, MinhashDedupBuckets (14 tasks),
 MinhashDedupCluster, ParquetReader -> MinhashDedupFilter -> ParquetWriter, FineWeb's MinhashConfig, same
 workers, run on the --peer-size corpus. Time: wall-clock and the CPU time of the whole process tree
-(user + system of the driver and every descendant, polled from /proc; robust to other jobs on the machine). Peak RSS: the largest VmHWM seen for any process of the run other than the driver (polled every
+(user + system of the driver and every descendant, polled from /proc; robust to other jobs on the
+machine). Peak RSS: the largest VmHWM seen for any process of the run other than the driver (polled every
 0.2 s from /proc), and the driver's.
 """
 
@@ -64,6 +65,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def _cpu(pid: int) -> float:
     """User + system CPU seconds of the process so far (its threads included, its children not)."""
     try:
@@ -72,9 +76,6 @@ def _cpu(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / _TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def measured(cmd: list[str]) -> tuple[float, float, int, int]:
@@ -111,9 +112,8 @@ def write_corpus(n_docs: int, folder: str, shard_docs: int, seed: int = 0) -> in
     corpus = make_corpus(max(1, int(n_docs / 2.5)), DATA, seed=seed)  # 0-3 copies each: ~2.5 docs per original
     texts, ids = corpus.texts[:n_docs], corpus.ids[:n_docs]
     os.makedirs(folder, exist_ok=True)
-    step = shard_docs
-    for k in range(-(-len(texts) // step)):
-        part = slice(k * step, (k + 1) * step)
+    for k in range(-(-len(texts) // shard_docs)):
+        part = slice(k * shard_docs, (k + 1) * shard_docs)
         pq.write_table(pa.table({
             "id": ids[part], "text": texts[part], "url": [f"https://planted.example/{i}" for i in ids[part]],
             "dump": ["CC-MAIN-2024-22"] * len(ids[part]),
@@ -188,30 +188,30 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="dedup_full_")
     mib = 1 / 2**20
     try:
-        rows = []
+        rows, peer_ratio = [], ""
         for size in sorted({args.peer_size, *args.sizes}):
             src = os.path.join(tmp, f"in-{size}")
             t = time.perf_counter()
             n = write_corpus(size, src, args.shard_docs)
             print(f"{n} docs written in {time.perf_counter() - t:.0f} s", flush=True)
-            for tool in ("curate", "datatrove"):
-                if tool == "datatrove" and (size != args.peer_size or args.skip_peer):
-                    continue
-                run = run_curate if tool == "curate" else run_datatrove
+            tools = {"curate": run_curate}
+            if size == args.peer_size and not args.skip_peer:
+                tools["datatrove"] = run_datatrove
+            for tool, run in tools.items():
                 secs, cpu, drv, wrk, removed = run(src, os.path.join(tmp, f"{tool}-{n}"), args.workers)
                 rows.append((tool, n, secs, cpu, drv, wrk, removed))
                 print(f"{tool:<10} {n:>7} docs {secs:7.1f} s (CPU {cpu:7.1f} s) {n / secs:7.0f} docs/s  driver "
                       f"{drv * mib:5.0f} MiB  worker peak {wrk * mib:5.0f} MiB  removed {removed}", flush=True)
+            if len(tools) == 2:
+                (_, _, cs, cc, *_), (_, _, ds, dc, *_) = rows[-2:]
+                peer_ratio = f"datatrove / curate on the same docs: {ds / cs:.1f}x wall-clock, {dc / cc:.1f}x CPU time"
         print("| tool | docs | shards | seconds | CPU seconds | docs/s | driver peak RSS | worker peak RSS | docs removed |")
         print("|---|---|---|---|---|---|---|---|---|")
         for tool, n, secs, cpu, drv, wrk, removed in rows:
             print(f"| {tool} | {n} | {-(-n // args.shard_docs)} | {secs:.1f} | {cpu:.1f} | {n / secs:.0f} | "
                   f"{drv * mib:.0f} MiB | {wrk * mib:.0f} MiB | {removed} |")
-        peer_n = [n for tool, n, *_ in rows if tool == "datatrove"]
-        peer = {tool: (secs, cpu) for tool, n, secs, cpu, *_ in rows if n in peer_n}
-        if len(peer) == 2:
-            print(f"datatrove / curate on the same docs: {peer['datatrove'][0] / peer['curate'][0]:.1f}x wall-clock, "
-                  f"{peer['datatrove'][1] / peer['curate'][1]:.1f}x CPU time")
+        if peer_ratio:
+            print(peer_ratio)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -7,8 +7,9 @@ Truth: the exact Jaccard of word 5-gram shingle sets (curate.dedup.minhash.shing
 family (an original and its copies) and of every cross-family pair that a very sensitive LSH (50 bands x 2
 rows: a pair at Jaccard 0.5 is missed with probability 0.75^50 = 6e-7) makes a candidate; all other pairs
 are taken as dissimilar. A pair is *detected* when it shares a band key at the setting measured (what LSH
-decides; components then join detected pairs). Precision / recall are over pairs with Jaccard >= t, for FineWeb's 14 x 8 (with and without exact verification)
-and for the bands x rows that datasketch's optimal-parameter routine derives for each t.
+decides; components then join detected pairs). Precision / recall are over pairs with Jaccard >= t, for
+FineWeb's 14 x 8 (with and without exact verification) and for the bands x rows that datasketch's
+optimal-parameter routine derives for each t.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def main() -> None:
     found = pairs_of(texts, params)
     unknown = len(found - known.keys())  # detected pairs outside the truth table (should be 0)
     scores = []  # (truth threshold, true pairs, P, R, P verified, R verified)
+    derived = []  # (truth threshold, bands, rows, true pairs, P, R) at the bands x rows derived for t
     for t in sorted({0.7, 0.75, 0.8, args.truth}):
         truth = {p for p, sim in known.items() if sim >= t}
         tp = len(found & truth)
@@ -78,11 +80,8 @@ def main() -> None:
         v_tp = len(verified & truth)
         scores.append((t, len(truth), tp / max(1, len(found)), tp / max(1, len(truth)),
                        v_tp / max(1, len(verified)), v_tp / max(1, len(truth))))
-    derived = []  # bands x rows from datasketch's optimal-parameter routine for each target t (112 hashes)
-    for t in sorted({0.7, 0.75, 0.8, args.truth}):
-        p_t = MinHashParams.for_threshold(t, params.num_perm)
+        p_t = MinHashParams.for_threshold(t, params.num_perm)  # datasketch's optimal bands x rows for t
         got = pairs_of(texts, p_t)
-        truth = {p for p, sim in known.items() if sim >= t}
         tp = len(got & truth)
         derived.append((t, p_t.bands, p_t.rows, len(truth), tp / max(1, len(got)), tp / max(1, len(truth))))
 

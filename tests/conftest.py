@@ -33,6 +33,7 @@ class Slow(Stage):
         return batch
 '''  # the head of a pipeline file whose stage sleeps per batch: crash tests kill runs mid-way with it
 
+
 def curate(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in a fresh interpreter, as a user would."""
     return subprocess.run(

@@ -10,6 +10,8 @@ writable (a read-only install without a home directory), every process compiles 
 import numba
 import numpy as np
 
+from curate.dedup.minhash import MERSENNE_PRIME
+
 
 def _jit(fn):
     try:
@@ -18,7 +20,6 @@ def _jit(fn):
         return numba.njit(nogil=True)(fn)
 
 
-MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _SHIFT61 = np.uint64(61)
 
 _P1, _P2, _P3, _P4, _P5 = (

@@ -77,7 +77,7 @@ __all__ = [
     "verify",
 ]
 
-MERSENNE_PRIME = np.uint64((1 << 61) - 1)  # also in curate.dedup._kernels
+MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 SENTINEL = np.uint64(2**64 - 1)  # never a permuted value (those are < 2^61 - 1)
 
 
